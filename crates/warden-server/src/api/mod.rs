@@ -1,0 +1,204 @@
+//! The control-plane REST API under `/v1/`, plus `/healthz`, `/readyz` and `/metrics`.
+//!
+//! Handlers are thin: they validate input, call the store, and record every change as an `admin`
+//! event through [`App::audited`], which writes the event before the change is made (so a change
+//! is never made that the ledger did not accept) and its outcome after. The OpenAPI document at
+//! `/v1/openapi.json` is generated from the handlers' annotations.
+
+mod accounts;
+mod admins;
+mod events;
+mod extract;
+mod health;
+mod keys;
+pub mod problem;
+mod whoami;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use warden_core::event::{Action, Actor, ActorKind, AuthMethod, Category, Decision, Event, Outcome};
+use warden_core::Clock;
+use warden_store::Store;
+
+use crate::auth::{AdminPrincipal, Authenticator};
+use crate::ledger_writer::LedgerWriter;
+pub use extract::Caller;
+use problem::ApiError;
+
+/// Everything a request handler needs.
+pub struct App {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// The one writer of events.
+    pub ledger: LedgerWriter,
+    /// Credential verification.
+    pub auth: Authenticator,
+    /// Where "now" comes from.
+    pub clock: Arc<dyn Clock>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+}
+
+impl App {
+    /// Records an admin change around `change`: the event (who, what, on what) is made durable
+    /// first, then the change runs, then its outcome is recorded. If the ledger refuses the event
+    /// the change does not happen.
+    pub async fn audited<T>(
+        &self,
+        admin: &AdminPrincipal,
+        caller: &Caller,
+        verb: &str,
+        resource: String,
+        detail: Option<serde_json::Value>,
+        change: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        let actor = Actor {
+            kind: ActorKind::Human,
+            account: Some(admin.name.clone()),
+            key_id: Some(admin.token_id.clone()),
+            auth: AuthMethod::ApiKey,
+        };
+        let action = Action {
+            category: Category::Admin,
+            verb: verb.to_owned(),
+            resource: Some(resource),
+            detail,
+        };
+        let event = Event::new(
+            self.clock.now(),
+            actor,
+            caller.source(),
+            action,
+            Decision::allow("admin token"),
+        );
+        let receipt = self.ledger.record(event).await?;
+        let started = Instant::now();
+        let result = change.await;
+        if result.is_ok() {
+            self.auth.invalidate();
+        }
+        let outcome = Outcome {
+            status: match &result {
+                Ok(_) => "ok".to_owned(),
+                Err(e) => e.slug().to_owned(),
+            },
+            error: result.as_ref().err().map(ToString::to_string),
+            duration_us: Some(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)),
+            ..Outcome::default()
+        };
+        if let Err(e) = self.ledger.record_outcome(receipt.event_id, outcome).await {
+            // The change is made and its intent is on the ledger; only the outcome entry is
+            // missing. The client still needs the result (it may hold a secret shown once).
+            tracing::error!(error = %e, event_id = %receipt.event_id, "could not record the outcome of an admin change");
+        }
+        result
+    }
+
+    /// Records a completed authentication attempt (success or failure).
+    pub async fn record_auth(
+        &self,
+        caller: &Caller,
+        verb: &str,
+        actor: Actor,
+        decision: Decision,
+    ) -> Result<(), ApiError> {
+        let mut event = Event::new(
+            self.clock.now(),
+            actor,
+            caller.source(),
+            Action {
+                category: Category::Auth,
+                verb: verb.to_owned(),
+                resource: None,
+                detail: None,
+            },
+            decision,
+        );
+        event.outcome = Some(Outcome {
+            status: if event.decision.allowed { "ok" } else { "denied" }.to_owned(),
+            ..Outcome::default()
+        });
+        self.ledger.record(event).await?;
+        Ok(())
+    }
+}
+
+/// Shared state of every handler.
+pub type AppState = Arc<App>;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Warden control-plane API",
+        description = "Service accounts, API keys, admins and the audit trail. Errors are RFC 9457 problem documents.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(problem::Problem))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The whole API as one router.
+pub fn router(app: AppState, max_body_bytes: usize) -> Router {
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(accounts::routes())
+        .merge(keys::routes())
+        .merge(admins::routes())
+        .merge(events::routes())
+        .merge(whoami::routes())
+        .split_for_parts();
+    let openapi: Arc<str> = openapi.to_json().unwrap_or_default().into();
+    api.route(
+        "/v1/openapi.json",
+        axum::routing::get(move || {
+            let doc = openapi.clone();
+            async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], doc.to_string()) }
+        }),
+    )
+    .merge(health::routes())
+    .route_layer(middleware::from_fn(count_requests))
+    .fallback(|| async { ApiError::NotFound("route".into()) })
+    .layer(DefaultBodyLimit::max(max_body_bytes))
+    .with_state(app)
+}
+
+/// Counts requests per route and status for `/metrics`.
+async fn count_requests(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("warden_api_requests_total", "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!("warden_api_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+

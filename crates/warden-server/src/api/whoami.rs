@@ -1,0 +1,62 @@
+//! `GET /v1/whoami`: a credential proves itself. Every attempt, successful or not, is recorded
+//! as an `auth` event with the caller's address and user agent. Failures all get the same 401.
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use warden_core::event::{Actor, ActorKind, AuthMethod, Decision};
+
+use super::extract::{failed_actor, Caller};
+use super::problem::{ApiError, Problem};
+use super::AppState;
+use crate::auth::{AuthFailure, Principal};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(whoami))
+}
+
+/// Who the presented credential belongs to.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Identity {
+    /// `service` for an API key, `admin` for an admin token.
+    pub kind: String,
+    /// The service account or admin name.
+    pub account: String,
+    /// The credential's public id.
+    pub key_id: String,
+}
+
+/// Verifies the bearer credential and says whose it is.
+#[utoipa::path(get, path = "/v1/whoami", tag = "auth",
+    responses((status = 200, body = Identity), (status = 401, body = Problem)))]
+async fn whoami(State(app): State<AppState>, caller: Caller) -> Result<Json<Identity>, ApiError> {
+    match app.auth.authenticate(caller.bearer()).await {
+        Ok(principal) => {
+            let (kind, actor_kind, account, key_id) = match principal {
+                Principal::Service(s) => ("service", ActorKind::Service, s.account, s.key_id),
+                Principal::Admin(a) => ("admin", ActorKind::Human, a.name, a.token_id),
+            };
+            let actor = Actor {
+                kind: actor_kind,
+                account: Some(account.clone()),
+                key_id: Some(key_id.clone()),
+                auth: AuthMethod::ApiKey,
+            };
+            app.record_auth(&caller, "whoami", actor, Decision::allow("valid credential"))
+                .await?;
+            Ok(Json(Identity {
+                kind: kind.to_owned(),
+                account,
+                key_id,
+            }))
+        }
+        Err(AuthFailure::Store(e)) => Err(e.into()),
+        Err(failure) => {
+            app.record_auth(&caller, "whoami", failed_actor(&failure), Decision::deny(failure.to_string()))
+                .await?;
+            Err(ApiError::Unauthorized)
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Configuration: built-in defaults, overridden by `warden.toml`, overridden by `WARDEN_*`
+//! environment variables, overridden by command-line flags.
+//!
+//! Environment variables name a key in upper case with the `WARDEN_` prefix; nested keys join
+//! with a double underscore (`WARDEN_AUTH__CACHE_TTL=2s`). Unknown keys are errors, and every
+//! error names the file (or variable) and the key. Loading does no I/O beyond reading the file;
+//! the data directory and the database are touched only when the server starts.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Environment variables that belong to the CLI, not to the server's configuration.
+const CLI_ONLY_VARS: &[&str] = &["url", "token"];
+
+/// The server's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where Warden keeps its SQLite database, admin token and keys.
+    pub data_dir: PathBuf,
+    /// A `postgres://` URL to use PostgreSQL instead of the embedded SQLite database.
+    pub database_url: Option<String>,
+    /// Address of the REST API (`host:port`; port 0 picks a free one).
+    pub api_addr: SocketAddr,
+    /// Largest request body the API accepts, in bytes.
+    pub max_body_bytes: usize,
+    /// Authentication settings.
+    pub auth: AuthConfig,
+    /// Ledger writer settings.
+    pub ledger: LedgerConfig,
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// How long a key record may be served from the in-process cache. Changes made through this
+    /// instance apply immediately regardless; this bounds how long another instance sharing the
+    /// database may lag.
+    #[serde(with = "humantime_serde_str")]
+    pub cache_ttl: Duration,
+}
+
+/// Ledger writer settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// Most events committed in one transaction.
+    pub max_batch: usize,
+    /// How long a request waits for its event to be durable before it is refused.
+    #[serde(with = "humantime_serde_str")]
+    pub write_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("warden-data"),
+            database_url: None,
+            api_addr: SocketAddr::from(([127, 0, 0, 1], 8470)),
+            max_body_bytes: 64 * 1024,
+            auth: AuthConfig {
+                cache_ttl: Duration::from_secs(2),
+            },
+            ledger: LedgerConfig {
+                max_batch: 4096,
+                write_timeout: Duration::from_secs(5),
+            },
+        }
+    }
+}
+
+/// Values given as command-line flags; `None` leaves the lower layers' value.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    /// `--data-dir`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--database-url`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// `--api-addr`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_addr: Option<SocketAddr>,
+}
+
+/// A configuration that cannot be used; the message names the source and the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads the configuration. `file` is the `--config` path; without it `./warden.toml` is read
+    /// if it exists. A named file that does not exist is an error.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError(format!("config file {} does not exist", path.display())));
+            }
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new("warden.toml").exists() => {
+                figment = figment.merge(Toml::file_exact("warden.toml"));
+            }
+            None => {}
+        }
+        figment = figment
+            .merge(
+                Env::prefixed("WARDEN_")
+                    .split("__")
+                    .filter(|k| !CLI_ONLY_VARS.contains(&k.as_str())),
+            )
+            .merge(Serialized::defaults(overrides));
+        let config: Config = figment.extract().map_err(|e| ConfigError(describe(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot, reporting every problem at once.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if let Some(url) = &self.database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                problems.push("database_url: must start with postgres:// or postgresql://".to_owned());
+            }
+        }
+        if self.max_body_bytes < 1024 {
+            problems.push("max_body_bytes: must be at least 1024".to_owned());
+        }
+        if self.ledger.max_batch == 0 {
+            problems.push("ledger.max_batch: must be at least 1".to_owned());
+        }
+        if self.ledger.write_timeout.is_zero() {
+            problems.push("ledger.write_timeout: must be longer than 0s".to_owned());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(format!("invalid configuration: {}", problems.join("; "))))
+        }
+    }
+
+    /// The SQLite database file inside the data directory.
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join("warden.db")
+    }
+}
+
+/// One line per figment error: the key, what is wrong, and where the value came from.
+fn describe(errors: figment::Error) -> String {
+    errors
+        .into_iter()
+        .map(|e| {
+            let key = if e.path.is_empty() {
+                String::new()
+            } else {
+                format!("key `{}`: ", e.path.join("."))
+            };
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| match &m.source {
+                    Some(src) => format!(" (in {src})"),
+                    None => format!(" (in {})", m.name),
+                })
+                .unwrap_or_default();
+            format!("invalid configuration: {key}{}{source}", e.kind)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Durations as human text (`"2s"`, `"5m"`, `"24h"`) in the config file and environment.
+mod humantime_serde_str {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("`{s}`: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_file(contents: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("warden.toml");
+        std::fs::write(&path, contents).unwrap();
+        Config::load(Some(&path), &Overrides::default())
+    }
+
+    #[test]
+    fn file_values_apply() {
+        let c = with_file("api_addr = \"127.0.0.1:0\"\n[auth]\ncache_ttl = \"250ms\"\n").unwrap();
+        assert_eq!(c.api_addr.port(), 0);
+        assert_eq!(c.auth.cache_ttl, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn errors_name_file_and_key() {
+        let e = with_file("api_addr = \"nowhere\"\n").unwrap_err().to_string();
+        assert!(e.contains("api_addr") && e.contains("warden.toml"), "{e}");
+        let e = with_file("[auth]\ncache_tt = \"1s\"\n").unwrap_err().to_string();
+        assert!(e.contains("cache_tt"), "{e}");
+        let e = with_file("[ledger]\nwrite_timeout = \"soon\"\n").unwrap_err().to_string();
+        assert!(e.contains("ledger.write_timeout") && e.contains("soon"), "{e}");
+        let e = with_file("api_addr = [").unwrap_err().to_string();
+        assert!(e.contains("warden.toml"), "{e}");
+    }
+
+    #[test]
+    fn missing_named_file_is_an_error() {
+        let e = Config::load(Some(Path::new("/nonexistent/warden.toml")), &Overrides::default());
+        assert!(e.unwrap_err().to_string().contains("/nonexistent/warden.toml"));
+    }
+
+    #[test]
+    fn flags_override_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("warden.toml");
+        std::fs::write(&path, "data_dir = \"/from/file\"\n").unwrap();
+        let o = Overrides {
+            data_dir: Some("/from/flag".into()),
+            ..Default::default()
+        };
+        assert_eq!(Config::load(Some(&path), &o).unwrap().data_dir, PathBuf::from("/from/flag"));
+    }
+
+    #[test]
+    fn semantic_problems_are_reported_together() {
+        let e = with_file("database_url = \"mysql://x\"\nmax_body_bytes = 1\n").unwrap_err().to_string();
+        assert!(e.contains("database_url") && e.contains("max_body_bytes"), "{e}");
+    }
+}

@@ -1,0 +1,240 @@
+//! Starting a server: prepare the data directory, open the store, create the bootstrap admin on
+//! first start, bind the listener, and serve until told to stop. The caller owns the shutdown
+//! signal; tests start many servers side by side on port 0 and read their addresses back.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use warden_core::admin::BOOTSTRAP_ADMIN;
+use warden_core::{Admin, Clock, Credential, CredentialKind};
+use warden_store::{PostgresStore, SqliteStore, Store, StoreError};
+
+use crate::api::{self, App};
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::ledger_writer::{LedgerWriter, WriterConfig};
+
+/// Name of the bootstrap admin token file in the data directory.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// Name of the file listing the bound addresses.
+pub const ADDRESSES_FILE: &str = "addresses.json";
+/// How often credential use (`last_used_at`) is written.
+const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The data directory could not be prepared.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The database could not be opened.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+/// A started server.
+pub struct Running {
+    /// Where the API listens.
+    pub api_addr: SocketAddr,
+    /// Path of the bootstrap admin token, when it was created by this start.
+    pub new_admin_token: Option<PathBuf>,
+    /// Which database backend is in use.
+    pub backend: &'static str,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Asks the server to stop and waits until it has drained.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Waits until the server stops (after `stop`, or if it fails).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+
+    /// A sender that stops the server when sent `true`.
+    pub fn shutdown_handle(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (several servers in one test process
+            // share one); then this handle still renders, just without the other's counts.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Starts a server with `config`, reading time from `clock`.
+pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, ServeError> {
+    prepare_data_dir(&config.data_dir)?;
+    let store: Arc<dyn Store> = match &config.database_url {
+        Some(url) => Arc::new(PostgresStore::connect(url, 16).await?),
+        None => Arc::new(SqliteStore::open(&config.sqlite_path()).await?),
+    };
+    let new_admin_token = bootstrap_admin(&*store, &config.data_dir, &*clock).await?;
+    let ledger = LedgerWriter::start(
+        store.clone(),
+        clock.clone(),
+        WriterConfig {
+            max_batch: config.ledger.max_batch,
+            write_timeout: config.ledger.write_timeout,
+        },
+    );
+    let app = Arc::new(App {
+        auth: Authenticator::new(store.clone(), clock.clone(), config.auth.cache_ttl),
+        store: store.clone(),
+        ledger,
+        clock,
+        metrics: metrics_handle(),
+    });
+
+    let listener = TcpListener::bind(config.api_addr).await.map_err(|source| ServeError::Bind {
+        addr: config.api_addr,
+        source,
+    })?;
+    let api_addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: config.api_addr,
+        source,
+    })?;
+    write_addresses(&config.data_dir, api_addr)?;
+
+    let (shutdown, mut stopped) = watch::channel(false);
+    let router = api::router(app.clone(), config.max_body_bytes);
+    let task = tokio::spawn(async move {
+        let usage_app = app.clone();
+        let mut usage_stop = stopped.clone();
+        let usage = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(USAGE_FLUSH_INTERVAL);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = usage_stop.changed() => break,
+                }
+                if let Err(e) = usage_app.auth.flush_usage().await {
+                    tracing::warn!(error = %e, "could not record credential use");
+                }
+            }
+        });
+        let serve = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "API server failed");
+        }
+        let _ = usage.await;
+        if let Err(e) = app.auth.flush_usage().await {
+            tracing::warn!(error = %e, "could not record credential use at shutdown");
+        }
+    });
+    Ok(Running {
+        api_addr,
+        new_admin_token,
+        backend: store.backend(),
+        shutdown,
+        task,
+    })
+}
+
+fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> ServeError + '_ {
+    move |source| ServeError::DataDir {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn prepare_data_dir(dir: &Path) -> Result<(), ServeError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(data_dir_error(dir))
+}
+
+/// Creates a file readable only by its owner, failing if it exists.
+fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// On first start (no admins), creates the bootstrap admin and writes its token to the data
+/// directory with mode 0600. Returns the token file's path when it was created.
+async fn bootstrap_admin(
+    store: &dyn Store,
+    data_dir: &Path,
+    clock: &dyn Clock,
+) -> Result<Option<PathBuf>, ServeError> {
+    if !store.list_admins().await?.is_empty() {
+        return Ok(None);
+    }
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    let credential = Credential::generate(CredentialKind::AdminToken);
+    let admin = Admin {
+        name: BOOTSTRAP_ADMIN.to_owned(),
+        token_id: credential.id().to_owned(),
+        digest: credential.digest(),
+        created_by: "warden".to_owned(),
+        created_at: clock.now(),
+    };
+    // Write the file first: an admin whose token was lost would lock everyone out.
+    let _ = std::fs::remove_file(&path);
+    let mut file = create_private_file(&path).map_err(data_dir_error(data_dir))?;
+    writeln!(file, "{}", credential.expose())
+        .and_then(|()| file.sync_all())
+        .map_err(data_dir_error(data_dir))?;
+    match store.insert_admin(&admin).await {
+        Ok(()) => Ok(Some(path)),
+        // Another instance sharing the database bootstrapped first; its token is the valid one.
+        Err(StoreError::Conflict(_)) => {
+            let _ = std::fs::remove_file(&path);
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn write_addresses(data_dir: &Path, api: SocketAddr) -> Result<(), ServeError> {
+    let body = serde_json::json!({ "api": api.to_string() }).to_string();
+    let tmp = data_dir.join(format!("{ADDRESSES_FILE}.tmp"));
+    std::fs::write(&tmp, body)
+        .and_then(|()| std::fs::rename(&tmp, data_dir.join(ADDRESSES_FILE)))
+        .map_err(data_dir_error(data_dir))
+}

@@ -1,0 +1,174 @@
+//! Warden's persistence. [`Store`] is the one interface the rest of Warden uses; it has two
+//! backends with the same schema and the same behaviour:
+//!
+//! - [`sqlite`]: the embedded default (one file, WAL mode, no external service);
+//! - [`postgres`]: a shared PostgreSQL, for several Warden instances.
+//!
+//! [`migrations`] holds the schema for both; [`rows`] converts between stored columns and the
+//! domain types of `warden-core`, once for both backends. The ledger's entries are stored here but
+//! sequenced elsewhere: this crate appends what it is given and never decides policy or knows about
+//! protocols.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod migrations;
+pub mod postgres;
+pub mod rows;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use warden_core::event::Event;
+use warden_core::{Account, Admin, KeyRecord, Timestamp};
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// What can go wrong in a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique object already exists.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// The referenced object does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Stored data could not be read back into a domain value.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// The SQLite database failed.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed.
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No PostgreSQL connection could be had.
+    #[error("postgres connection pool: {0}")]
+    Pool(String),
+    /// Opening or preparing the database failed.
+    #[error("{0}")]
+    Open(String),
+    /// A blocking database task panicked or was cancelled.
+    #[error("database task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Result alias for store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Whether a ledger entry opens an action or records how it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// An event: who did what and what Warden decided (and, for actions that complete at once,
+    /// the outcome too).
+    Event,
+    /// The outcome of an earlier event, linked by its `event_id`.
+    Outcome,
+}
+
+impl EntryKind {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Event => "event",
+            Self::Outcome => "outcome",
+        }
+    }
+}
+
+/// One sequenced, append-only ledger entry. `body` is the exact byte string the ledger hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// Position in the ledger, from 0, without gaps.
+    pub seq: u64,
+    /// The event this entry belongs to.
+    pub event_id: uuid::Uuid,
+    /// Event or outcome.
+    pub kind: EntryKind,
+    /// The event's time (for queries).
+    pub time: Timestamp,
+    /// The acting account, if any (for queries).
+    pub account: Option<String>,
+    /// The event's category (for queries).
+    pub category: String,
+    /// The target's name, if any (for queries).
+    pub target: Option<String>,
+    /// Canonical bytes.
+    pub body: Vec<u8>,
+}
+
+/// A filter over recorded events. Results come in ledger order, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    /// Only this account's events.
+    pub account: Option<String>,
+    /// Only events on this target.
+    pub target: Option<String>,
+    /// Only this category.
+    pub category: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only events after this sequence number (a paging cursor).
+    pub after_seq: Option<u64>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// A credential's successful use, for `last_used_at`.
+#[derive(Debug, Clone)]
+pub struct Usage {
+    /// The key used.
+    pub key_id: String,
+    /// Its account.
+    pub account: String,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Everything Warden keeps. Both backends pass the same test suite.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    /// Stores a new admin; [`StoreError::Conflict`] if the name exists.
+    async fn insert_admin(&self, admin: &Admin) -> Result<()>;
+    /// The admin holding the token with this id.
+    async fn admin_by_token_id(&self, token_id: &str) -> Result<Option<Admin>>;
+    /// All admins by name.
+    async fn list_admins(&self) -> Result<Vec<Admin>>;
+
+    /// Stores a new account; [`StoreError::Conflict`] if the name exists.
+    async fn insert_account(&self, account: &Account) -> Result<()>;
+    /// One account by name.
+    async fn account(&self, name: &str) -> Result<Option<Account>>;
+    /// All accounts by name.
+    async fn list_accounts(&self) -> Result<Vec<Account>>;
+    /// Disables (with a reason) or re-enables an account; [`StoreError::NotFound`] if absent.
+    async fn set_account_disabled(&self, name: &str, reason: Option<&str>) -> Result<Account>;
+
+    /// Stores a new key.
+    async fn insert_key(&self, key: &KeyRecord) -> Result<()>;
+    /// One key with its account, in one lookup by primary key: the authentication hot path.
+    async fn key_with_account(&self, key_id: &str) -> Result<Option<(KeyRecord, Account)>>;
+    /// All keys of an account, newest first.
+    async fn list_keys(&self, account: &str) -> Result<Vec<KeyRecord>>;
+    /// Atomically stores `new` and marks every other key of its account that is not yet
+    /// superseded as superseded by it, expiring at `grace_until` (or earlier if it already
+    /// expired sooner). Returns the ids of the keys superseded.
+    async fn rotate_keys(&self, new: &KeyRecord, grace_until: Timestamp) -> Result<Vec<String>>;
+    /// Revokes a key at `at`; [`StoreError::NotFound`] if absent. Revoking twice keeps the first
+    /// time.
+    async fn revoke_key(&self, key_id: &str, at: Timestamp) -> Result<KeyRecord>;
+    /// Records credential uses: `last_used_at` only moves forward.
+    async fn record_usage(&self, uses: &[Usage]) -> Result<()>;
+
+    /// Appends ledger entries in one transaction. Sequence numbers must follow the last stored.
+    async fn append_entries(&self, entries: &[LedgerEntry]) -> Result<()>;
+    /// The highest stored sequence number.
+    async fn last_seq(&self) -> Result<Option<u64>>;
+    /// Events matching `query`, each with its outcome joined in.
+    async fn events(&self, query: &EventQuery) -> Result<Vec<Event>>;
+}

@@ -1,0 +1,89 @@
+//! The schema, as an ordered list of migrations shared by both backends. Each migration runs
+//! once, in order, inside a transaction, and is recorded in `schema_migrations`. The only
+//! dialect difference is the type of the ledger's sequence column (`{seq}`): SQLite's
+//! `INTEGER PRIMARY KEY` makes it the rowid, so appends are cheap; PostgreSQL uses `BIGINT`.
+//!
+//! Times are `BIGINT` microseconds since the Unix epoch (UTC) in both backends.
+
+/// One schema change.
+pub struct Migration {
+    /// Position, from 1, without gaps.
+    pub version: i64,
+    /// What it does.
+    pub name: &'static str,
+    /// SQL statements separated by `;`, with `{seq}` for the sequence column type.
+    pub sql: &'static str,
+}
+
+/// Every migration, oldest first.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "accounts, keys, admins and the ledger",
+    sql: "
+CREATE TABLE admins (
+    name TEXT PRIMARY KEY,
+    token_id TEXT NOT NULL UNIQUE,
+    digest TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE accounts (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT,
+    disabled_reason TEXT,
+    last_used_at BIGINT
+);
+CREATE TABLE api_keys (
+    key_id TEXT PRIMARY KEY,
+    account TEXT NOT NULL REFERENCES accounts(name),
+    digest TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT,
+    last_used_at BIGINT,
+    revoked_at BIGINT,
+    superseded_by TEXT
+);
+CREATE INDEX api_keys_account ON api_keys (account);
+CREATE TABLE ledger_entries (
+    seq {seq} PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    time BIGINT NOT NULL,
+    account TEXT,
+    category TEXT NOT NULL,
+    target TEXT,
+    body TEXT NOT NULL
+);
+CREATE INDEX ledger_entries_account ON ledger_entries (account, seq);
+CREATE INDEX ledger_entries_time ON ledger_entries (time);
+CREATE INDEX ledger_entries_outcome ON ledger_entries (event_id) WHERE kind = 'outcome'
+",
+}];
+
+/// The statements of `m` for a backend whose sequence column type is `seq_type`.
+pub fn statements(m: &Migration, seq_type: &str) -> Vec<String> {
+    m.sql
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.replace("{seq}", seq_type))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_consecutive_from_one() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1, "{}", m.name);
+        }
+    }
+}

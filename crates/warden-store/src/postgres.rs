@@ -1,0 +1,426 @@
+//! The PostgreSQL backend, for Warden instances that share one database.
+//!
+//! Same schema and behaviour as the SQLite backend. Migrations run under a transaction-scoped
+//! advisory lock so that instances starting together apply each one exactly once. Ledger batches
+//! are inserted with one `UNNEST` statement, so a group commit is one round trip.
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+use warden_core::event::Event;
+use warden_core::{Account, Admin, KeyRecord, Timestamp};
+
+use crate::migrations::{statements, MIGRATIONS};
+use crate::rows::{
+    self, AccountRow, AdminRow, FilterValue, KeyRow, ACCOUNT_COLUMNS, ADMIN_COLUMNS, KEY_COLUMNS,
+};
+use crate::{EventQuery, LedgerEntry, Result, Store, StoreError, Usage};
+
+/// Advisory lock key that serialises migrations across instances ("wardmig" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7761_7264_6d69_67;
+
+/// A Warden store in a PostgreSQL database.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user@host:port/db`), checks that the database answers and
+    /// brings its schema up to date. The error names the host and database, never the password.
+    pub async fn connect(url: &str, max_connections: usize) -> Result<Self> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Open(format!("invalid database URL: {e}")))?;
+        let place = describe(&config);
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_connections.max(2))
+            .build()
+            .map_err(|e| StoreError::Open(format!("{place}: {e}")))?;
+        let store = Self { pool };
+        let mut client = store
+            .pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Open(format!("cannot connect to PostgreSQL at {place}: {e}")))?;
+        migrate(&mut client)
+            .await
+            .map_err(|e| StoreError::Open(format!("migrating PostgreSQL at {place}: {e}")))?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(|e| StoreError::Pool(e.to_string()))
+    }
+}
+
+fn describe(config: &tokio_postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(h) => h.clone(),
+            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config.get_dbname().or(config.get_user()).unwrap_or("postgres");
+    format!("{host}:{port}/{db}")
+}
+
+async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
+    let current: i64 = tx
+        .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])
+        .await?
+        .get(0);
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        for stmt in statements(m, "BIGINT") {
+            tx.batch_execute(&stmt).await?;
+        }
+        let now = warden_core::Clock::now(&warden_core::SystemClock).as_micros();
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            &[&m.version, &m.name, &now],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+fn conflict(e: tokio_postgres::Error, what: impl FnOnce() -> String) -> StoreError {
+    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        StoreError::Conflict(what())
+    } else {
+        e.into()
+    }
+}
+
+fn account_row(r: &Row, at: usize) -> Result<Account> {
+    Account::try_from(AccountRow {
+        name: r.try_get(at)?,
+        owner: r.try_get(at + 1)?,
+        purpose: r.try_get(at + 2)?,
+        labels: r.try_get(at + 3)?,
+        created_by: r.try_get(at + 4)?,
+        created_at: r.try_get(at + 5)?,
+        expires_at: r.try_get(at + 6)?,
+        disabled_reason: r.try_get(at + 7)?,
+        last_used_at: r.try_get(at + 8)?,
+    })
+}
+
+fn key_row(r: &Row, at: usize) -> Result<KeyRecord> {
+    KeyRecord::try_from(KeyRow {
+        key_id: r.try_get(at)?,
+        account: r.try_get(at + 1)?,
+        digest: r.try_get(at + 2)?,
+        created_by: r.try_get(at + 3)?,
+        created_at: r.try_get(at + 4)?,
+        expires_at: r.try_get(at + 5)?,
+        last_used_at: r.try_get(at + 6)?,
+        revoked_at: r.try_get(at + 7)?,
+        superseded_by: r.try_get(at + 8)?,
+    })
+}
+
+fn admin_row(r: &Row) -> Result<Admin> {
+    Admin::try_from(AdminRow {
+        name: r.try_get(0)?,
+        token_id: r.try_get(1)?,
+        digest: r.try_get(2)?,
+        created_by: r.try_get(3)?,
+        created_at: r.try_get(4)?,
+    })
+}
+
+fn micros(t: Option<Timestamp>) -> Option<i64> {
+    t.map(Timestamp::as_micros)
+}
+
+async fn insert_key_row(client: &impl deadpool_postgres::GenericClient, k: &KeyRecord) -> Result<()> {
+    client
+        .execute(
+            &format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+            &[
+                &k.key_id,
+                &k.account.as_str(),
+                &k.digest.to_hex(),
+                &k.created_by,
+                &k.created_at.as_micros(),
+                &micros(k.expires_at),
+                &micros(k.last_used_at),
+                &micros(k.revoked_at),
+                &k.superseded_by,
+            ],
+        )
+        .await
+        .map_err(|e| conflict(e, || format!("key {}", k.key_id)))?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.client().await?.execute("SELECT 1", &[]).await?;
+        Ok(())
+    }
+
+    async fn insert_admin(&self, a: &Admin) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                &format!("INSERT INTO admins ({ADMIN_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"),
+                &[&a.name, &a.token_id, &a.digest.to_hex(), &a.created_by, &a.created_at.as_micros()],
+            )
+            .await
+            .map_err(|e| conflict(e, || format!("admin {}", a.name)))?;
+        Ok(())
+    }
+
+    async fn admin_by_token_id(&self, token_id: &str) -> Result<Option<Admin>> {
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached(&format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE token_id = $1"))
+            .await?;
+        c.query_opt(&st, &[&token_id]).await?.map(|r| admin_row(&r)).transpose()
+    }
+
+    async fn list_admins(&self) -> Result<Vec<Admin>> {
+        let rows = self
+            .client()
+            .await?
+            .query(&format!("SELECT {ADMIN_COLUMNS} FROM admins ORDER BY name"), &[])
+            .await?;
+        rows.iter().map(admin_row).collect()
+    }
+
+    async fn insert_account(&self, a: &Account) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                &format!("INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+                &[
+                    &a.name.as_str(),
+                    &a.owner.as_str(),
+                    &a.purpose,
+                    &rows::labels_json(a),
+                    &a.created_by,
+                    &a.created_at.as_micros(),
+                    &micros(a.expires_at),
+                    &a.disabled_reason,
+                    &micros(a.last_used_at),
+                ],
+            )
+            .await
+            .map_err(|e| conflict(e, || format!("account {}", a.name)))?;
+        Ok(())
+    }
+
+    async fn account(&self, name: &str) -> Result<Option<Account>> {
+        self.client()
+            .await?
+            .query_opt(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = $1"), &[&name])
+            .await?
+            .map(|r| account_row(&r, 0))
+            .transpose()
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>> {
+        let rows = self
+            .client()
+            .await?
+            .query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY name"), &[])
+            .await?;
+        rows.iter().map(|r| account_row(r, 0)).collect()
+    }
+
+    async fn set_account_disabled(&self, name: &str, reason: Option<&str>) -> Result<Account> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!("UPDATE accounts SET disabled_reason = $2 WHERE name = $1 RETURNING {ACCOUNT_COLUMNS}"),
+                &[&name, &reason],
+            )
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("account {name}")))?;
+        account_row(&row, 0)
+    }
+
+    async fn insert_key(&self, key: &KeyRecord) -> Result<()> {
+        insert_key_row(&self.client().await?, key).await
+    }
+
+    async fn key_with_account(&self, key_id: &str) -> Result<Option<(KeyRecord, Account)>> {
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached(
+                "SELECT a.name, a.owner, a.purpose, a.labels, a.created_by, a.created_at, a.expires_at, \
+                 a.disabled_reason, a.last_used_at, k.key_id, k.account, k.digest, k.created_by, \
+                 k.created_at, k.expires_at, k.last_used_at, k.revoked_at, k.superseded_by \
+                 FROM api_keys k JOIN accounts a ON a.name = k.account WHERE k.key_id = $1",
+            )
+            .await?;
+        c.query_opt(&st, &[&key_id])
+            .await?
+            .map(|r| Ok((key_row(&r, 9)?, account_row(&r, 0)?)))
+            .transpose()
+    }
+
+    async fn list_keys(&self, account: &str) -> Result<Vec<KeyRecord>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE account = $1 ORDER BY created_at DESC, key_id"),
+                &[&account],
+            )
+            .await?;
+        rows.iter().map(|r| key_row(r, 0)).collect()
+    }
+
+    async fn rotate_keys(&self, new: &KeyRecord, grace_until: Timestamp) -> Result<Vec<String>> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        // Lock the account row so concurrent rotations of one account serialise.
+        tx.execute("SELECT 1 FROM accounts WHERE name = $1 FOR UPDATE", &[&new.account.as_str()])
+            .await?;
+        let rows = tx
+            .query(
+                "UPDATE api_keys SET superseded_by = $2, expires_at = LEAST(COALESCE(expires_at, $3), $3) \
+                 WHERE account = $1 AND superseded_by IS NULL AND revoked_at IS NULL RETURNING key_id",
+                &[&new.account.as_str(), &new.key_id, &grace_until.as_micros()],
+            )
+            .await?;
+        insert_key_row(&tx, new).await?;
+        tx.commit().await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn revoke_key(&self, key_id: &str, at: Timestamp) -> Result<KeyRecord> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!(
+                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE key_id = $1 RETURNING {KEY_COLUMNS}"
+                ),
+                &[&key_id, &at.as_micros()],
+            )
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("key {key_id}")))?;
+        key_row(&row, 0)
+    }
+
+    async fn record_usage(&self, uses: &[Usage]) -> Result<()> {
+        let keys: Vec<&str> = uses.iter().map(|u| u.key_id.as_str()).collect();
+        let accounts: Vec<&str> = uses.iter().map(|u| u.account.as_str()).collect();
+        let at: Vec<i64> = uses.iter().map(|u| u.at.as_micros()).collect();
+        let c = self.client().await?;
+        c.execute(
+            "UPDATE api_keys k SET last_used_at = GREATEST(k.last_used_at, u.at) \
+             FROM (SELECT key_id, MAX(at) AS at FROM UNNEST($1::text[], $2::bigint[]) AS t(key_id, at) GROUP BY key_id) u \
+             WHERE k.key_id = u.key_id",
+            &[&keys, &at],
+        )
+        .await?;
+        c.execute(
+            "UPDATE accounts a SET last_used_at = GREATEST(a.last_used_at, u.at) \
+             FROM (SELECT name, MAX(at) AS at FROM UNNEST($1::text[], $2::bigint[]) AS t(name, at) GROUP BY name) u \
+             WHERE a.name = u.name",
+            &[&accounts, &at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn append_entries(&self, entries: &[LedgerEntry]) -> Result<()> {
+        let mut seq = Vec::with_capacity(entries.len());
+        let mut ids = Vec::with_capacity(entries.len());
+        let mut kinds = Vec::with_capacity(entries.len());
+        let mut times = Vec::with_capacity(entries.len());
+        let mut accounts = Vec::with_capacity(entries.len());
+        let mut categories = Vec::with_capacity(entries.len());
+        let mut targets = Vec::with_capacity(entries.len());
+        let mut bodies = Vec::with_capacity(entries.len());
+        for e in entries {
+            seq.push(i64::try_from(e.seq).map_err(|_| StoreError::Corrupt("seq overflow".into()))?);
+            ids.push(e.event_id.to_string());
+            kinds.push(e.kind.as_str());
+            times.push(e.time.as_micros());
+            accounts.push(e.account.as_deref());
+            categories.push(e.category.as_str());
+            targets.push(e.target.as_deref());
+            bodies.push(
+                std::str::from_utf8(&e.body)
+                    .map_err(|err| StoreError::Corrupt(format!("entry {} is not UTF-8: {err}", e.seq)))?,
+            );
+        }
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached(
+                "INSERT INTO ledger_entries (seq, event_id, kind, time, account, category, target, body) \
+                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], \
+                 $6::text[], $7::text[], $8::text[])",
+            )
+            .await?;
+        c.execute(&st, &[&seq, &ids, &kinds, &times, &accounts, &categories, &targets, &bodies])
+            .await
+            .map_err(|e| conflict(e, || format!("ledger position {}", seq.first().copied().unwrap_or(0))))?;
+        Ok(())
+    }
+
+    async fn last_seq(&self) -> Result<Option<u64>> {
+        let v: Option<i64> = self
+            .client()
+            .await?
+            .query_one("SELECT MAX(seq) FROM ledger_entries", &[])
+            .await?
+            .get(0);
+        Ok(v.and_then(|v| u64::try_from(v).ok()))
+    }
+
+    async fn events(&self, query: &EventQuery) -> Result<Vec<Event>> {
+        let (filter, values) = rows::event_filter(query, '$');
+        let sql = rows::event_query_sql(&filter, query.limit);
+        let params: Vec<Box<dyn ToSql + Sync + Send>> = values
+            .into_iter()
+            .map(|v| -> Box<dyn ToSql + Sync + Send> {
+                match v {
+                    FilterValue::Text(s) => Box::new(s),
+                    FilterValue::Int(i) => Box::new(i),
+                }
+            })
+            .collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+        let rows = self.client().await?.query(&sql, &refs).await?;
+        rows.iter()
+            .map(|r| {
+                let e: String = r.try_get(0)?;
+                let o: Option<String> = r.try_get(1)?;
+                rows::event_from_bodies(&e, o.as_deref())
+            })
+            .collect()
+    }
+}

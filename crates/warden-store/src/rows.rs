@@ -1,0 +1,195 @@
+//! Stored columns ⇄ domain values, written once for both backends. Each backend reads its row
+//! into one of these plain structs and converts it here, so the two never drift apart.
+
+use std::collections::BTreeMap;
+
+use warden_core::event::{Event, OutcomeRecord};
+use warden_core::{Account, AccountName, Admin, Email, KeyRecord, SecretDigest, Timestamp};
+
+use crate::{Result, StoreError};
+
+/// The `accounts` columns, in `ACCOUNT_COLUMNS` order.
+pub struct AccountRow {
+    /// `name`
+    pub name: String,
+    /// `owner`
+    pub owner: String,
+    /// `purpose`
+    pub purpose: String,
+    /// `labels` (a JSON object)
+    pub labels: String,
+    /// `created_by`
+    pub created_by: String,
+    /// `created_at` (µs)
+    pub created_at: i64,
+    /// `expires_at` (µs)
+    pub expires_at: Option<i64>,
+    /// `disabled_reason`
+    pub disabled_reason: Option<String>,
+    /// `last_used_at` (µs)
+    pub last_used_at: Option<i64>,
+}
+
+/// Column list matching [`AccountRow`].
+pub const ACCOUNT_COLUMNS: &str =
+    "name, owner, purpose, labels, created_by, created_at, expires_at, disabled_reason, last_used_at";
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn ts(v: Option<i64>) -> Option<Timestamp> {
+    v.map(Timestamp::from_micros)
+}
+
+impl TryFrom<AccountRow> for Account {
+    type Error = StoreError;
+    fn try_from(r: AccountRow) -> Result<Self> {
+        let labels: BTreeMap<String, String> =
+            serde_json::from_str(&r.labels).map_err(|e| corrupt("account labels", e))?;
+        Ok(Account {
+            name: AccountName::parse(&r.name).map_err(|e| corrupt("account name", e))?,
+            owner: Email::parse("owner", &r.owner).map_err(|e| corrupt("account owner", e))?,
+            purpose: r.purpose,
+            labels,
+            created_by: r.created_by,
+            created_at: Timestamp::from_micros(r.created_at),
+            expires_at: ts(r.expires_at),
+            disabled_reason: r.disabled_reason,
+            last_used_at: ts(r.last_used_at),
+        })
+    }
+}
+
+/// An account's labels as stored.
+pub fn labels_json(account: &Account) -> String {
+    serde_json::to_string(&account.labels).unwrap_or_else(|_| "{}".into())
+}
+
+/// The `api_keys` columns, in `KEY_COLUMNS` order.
+pub struct KeyRow {
+    /// `key_id`
+    pub key_id: String,
+    /// `account`
+    pub account: String,
+    /// `digest` (hex)
+    pub digest: String,
+    /// `created_by`
+    pub created_by: String,
+    /// `created_at`
+    pub created_at: i64,
+    /// `expires_at`
+    pub expires_at: Option<i64>,
+    /// `last_used_at`
+    pub last_used_at: Option<i64>,
+    /// `revoked_at`
+    pub revoked_at: Option<i64>,
+    /// `superseded_by`
+    pub superseded_by: Option<String>,
+}
+
+/// Column list matching [`KeyRow`].
+pub const KEY_COLUMNS: &str =
+    "key_id, account, digest, created_by, created_at, expires_at, last_used_at, revoked_at, superseded_by";
+
+impl TryFrom<KeyRow> for KeyRecord {
+    type Error = StoreError;
+    fn try_from(r: KeyRow) -> Result<Self> {
+        Ok(KeyRecord {
+            digest: SecretDigest::from_hex(&r.digest).map_err(|e| corrupt("key digest", e))?,
+            account: AccountName::parse(&r.account).map_err(|e| corrupt("key account", e))?,
+            key_id: r.key_id,
+            created_by: r.created_by,
+            created_at: Timestamp::from_micros(r.created_at),
+            expires_at: ts(r.expires_at),
+            last_used_at: ts(r.last_used_at),
+            revoked_at: ts(r.revoked_at),
+            superseded_by: r.superseded_by,
+        })
+    }
+}
+
+/// The `admins` columns, in `ADMIN_COLUMNS` order.
+pub struct AdminRow {
+    /// `name`
+    pub name: String,
+    /// `token_id`
+    pub token_id: String,
+    /// `digest`
+    pub digest: String,
+    /// `created_by`
+    pub created_by: String,
+    /// `created_at`
+    pub created_at: i64,
+}
+
+/// Column list matching [`AdminRow`].
+pub const ADMIN_COLUMNS: &str = "name, token_id, digest, created_by, created_at";
+
+impl TryFrom<AdminRow> for Admin {
+    type Error = StoreError;
+    fn try_from(r: AdminRow) -> Result<Self> {
+        Ok(Admin {
+            digest: SecretDigest::from_hex(&r.digest).map_err(|e| corrupt("admin digest", e))?,
+            name: r.name,
+            token_id: r.token_id,
+            created_by: r.created_by,
+            created_at: Timestamp::from_micros(r.created_at),
+        })
+    }
+}
+
+/// An event entry's body with its outcome entry's body, if any, joined into one [`Event`].
+pub fn event_from_bodies(event: &str, outcome: Option<&str>) -> Result<Event> {
+    let mut e: Event = serde_json::from_str(event).map_err(|e| corrupt("event", e))?;
+    if let Some(o) = outcome {
+        let o: OutcomeRecord = serde_json::from_str(o).map_err(|e| corrupt("outcome", e))?;
+        e.outcome = Some(o.outcome);
+    }
+    Ok(e)
+}
+
+/// Builds the `WHERE` clause of an event query with numbered placeholders (`?1` for SQLite,
+/// `$1` for PostgreSQL, chosen by `sigil`), returning it with the values to bind in order.
+pub fn event_filter(q: &crate::EventQuery, sigil: char) -> (String, Vec<FilterValue>) {
+    let mut clauses = vec!["e.kind = 'event'".to_owned()];
+    let mut values = Vec::new();
+    let mut push = |clause: &str, v: FilterValue| {
+        values.push(v);
+        clauses.push(format!("{clause} {sigil}{}", values.len()));
+    };
+    if let Some(a) = &q.account {
+        push("e.account =", FilterValue::Text(a.clone()));
+    }
+    if let Some(t) = &q.target {
+        push("e.target =", FilterValue::Text(t.clone()));
+    }
+    if let Some(c) = &q.category {
+        push("e.category =", FilterValue::Text(c.clone()));
+    }
+    if let Some(s) = q.since {
+        push("e.time >=", FilterValue::Int(s.as_micros()));
+    }
+    if let Some(a) = q.after_seq {
+        push("e.seq >", FilterValue::Int(i64::try_from(a).unwrap_or(i64::MAX)));
+    }
+    (clauses.join(" AND "), values)
+}
+
+/// A value bound into an event filter.
+#[derive(Debug, Clone)]
+pub enum FilterValue {
+    /// Text.
+    Text(String),
+    /// Integer.
+    Int(i64),
+}
+
+/// The event listing query around a `WHERE` clause from [`event_filter`].
+pub fn event_query_sql(filter: &str, limit: u32) -> String {
+    format!(
+        "SELECT e.body, o.body FROM ledger_entries e \
+         LEFT JOIN ledger_entries o ON o.kind = 'outcome' AND o.event_id = e.event_id \
+         WHERE {filter} ORDER BY e.seq LIMIT {limit}"
+    )
+}

@@ -1,0 +1,499 @@
+//! The embedded SQLite backend: one database file in WAL mode, no external service.
+//!
+//! rusqlite is synchronous, so every call runs on Tokio's blocking pool. Writes go through one
+//! connection (SQLite allows one writer at a time anyway, and a single connection avoids busy
+//! retries); reads use a small pool of their own connections, which WAL lets run beside the
+//! writer. `synchronous = FULL` makes every commit durable before it returns: the ledger
+//! acknowledges an event only after that, and group commit amortises the fsync.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+use warden_core::event::Event;
+use warden_core::{Account, Admin, KeyRecord, Timestamp};
+
+use crate::migrations::{statements, MIGRATIONS};
+use crate::rows::{
+    self, AccountRow, AdminRow, FilterValue, KeyRow, ACCOUNT_COLUMNS, ADMIN_COLUMNS, KEY_COLUMNS,
+};
+use crate::{EventQuery, LedgerEntry, Result, Store, StoreError, Usage};
+
+/// Idle read connections kept open.
+const MAX_IDLE_READERS: usize = 8;
+
+/// A Warden store in one SQLite file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || Self::open_blocking(path)).await?
+    }
+
+    fn open_blocking(path: PathBuf) -> Result<Self> {
+        let mut conn = Connection::open(&path)
+            .map_err(|e| StoreError::Open(format!("cannot open SQLite database {}: {e}", path.display())))?;
+        let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Open(format!(
+                "{}: SQLite refused WAL mode (got {mode})",
+                path.display()
+            )));
+        }
+        configure(&conn)?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(conn),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut conn)
+        })
+        .await?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => {
+                    let c = Connection::open_with_flags(
+                        &inner.path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )?;
+                    configure(&c)?;
+                    c
+                }
+            };
+            let result = f(&conn);
+            let mut idle = inner.readers.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(conn);
+            }
+            result
+        })
+        .await?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let current: i64 =
+        tx.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        for stmt in statements(m, "INTEGER") {
+            tx.execute_batch(&stmt)?;
+        }
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            params![m.version, m.name, warden_core::Clock::now(&warden_core::SystemClock).as_micros()],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+fn account_row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
+    Ok(AccountRow {
+        name: r.get(0)?,
+        owner: r.get(1)?,
+        purpose: r.get(2)?,
+        labels: r.get(3)?,
+        created_by: r.get(4)?,
+        created_at: r.get(5)?,
+        expires_at: r.get(6)?,
+        disabled_reason: r.get(7)?,
+        last_used_at: r.get(8)?,
+    })
+}
+
+fn key_row(r: &Row<'_>, at: usize) -> rusqlite::Result<KeyRow> {
+    Ok(KeyRow {
+        key_id: r.get(at)?,
+        account: r.get(at + 1)?,
+        digest: r.get(at + 2)?,
+        created_by: r.get(at + 3)?,
+        created_at: r.get(at + 4)?,
+        expires_at: r.get(at + 5)?,
+        last_used_at: r.get(at + 6)?,
+        revoked_at: r.get(at + 7)?,
+        superseded_by: r.get(at + 8)?,
+    })
+}
+
+fn admin_row(r: &Row<'_>) -> rusqlite::Result<AdminRow> {
+    Ok(AdminRow {
+        name: r.get(0)?,
+        token_id: r.get(1)?,
+        digest: r.get(2)?,
+        created_by: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
+fn get_key(conn: &Connection, key_id: &str) -> Result<Option<KeyRecord>> {
+    conn.query_row(
+        &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id = ?1"),
+        [key_id],
+        |r| key_row(r, 0),
+    )
+    .optional()?
+    .map(KeyRecord::try_from)
+    .transpose()
+}
+
+fn insert_key_row(conn: &Connection, k: &KeyRecord) -> Result<()> {
+    conn.execute(
+        &format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+        params![
+            k.key_id,
+            k.account.as_str(),
+            k.digest.to_hex(),
+            k.created_by,
+            k.created_at.as_micros(),
+            k.expires_at.map(Timestamp::as_micros),
+            k.last_used_at.map(Timestamp::as_micros),
+            k.revoked_at.map(Timestamp::as_micros),
+            k.superseded_by,
+        ],
+    )
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict(format!("key {}", k.key_id))
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())?))
+            .await
+    }
+
+    async fn insert_admin(&self, admin: &Admin) -> Result<()> {
+        let a = admin.clone();
+        self.write(move |c| {
+            c.execute(
+                &format!("INSERT INTO admins ({ADMIN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
+                params![a.name, a.token_id, a.digest.to_hex(), a.created_by, a.created_at.as_micros()],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!("admin {}", a.name))
+                } else {
+                    e.into()
+                }
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn admin_by_token_id(&self, token_id: &str) -> Result<Option<Admin>> {
+        let id = token_id.to_owned();
+        self.read(move |c| {
+            c.query_row(
+                &format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE token_id = ?1"),
+                [id],
+                admin_row,
+            )
+            .optional()?
+            .map(Admin::try_from)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_admins(&self) -> Result<Vec<Admin>> {
+        self.read(|c| {
+            let mut st = c.prepare(&format!("SELECT {ADMIN_COLUMNS} FROM admins ORDER BY name"))?;
+            let rows = st.query_map([], admin_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().map(Admin::try_from).collect()
+        })
+        .await
+    }
+
+    async fn insert_account(&self, account: &Account) -> Result<()> {
+        let a = account.clone();
+        self.write(move |c| {
+            c.execute(
+                &format!("INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+                params![
+                    a.name.as_str(),
+                    a.owner.as_str(),
+                    a.purpose,
+                    rows::labels_json(&a),
+                    a.created_by,
+                    a.created_at.as_micros(),
+                    a.expires_at.map(Timestamp::as_micros),
+                    a.disabled_reason,
+                    a.last_used_at.map(Timestamp::as_micros),
+                ],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!("account {}", a.name))
+                } else {
+                    e.into()
+                }
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn account(&self, name: &str) -> Result<Option<Account>> {
+        let name = name.to_owned();
+        self.read(move |c| {
+            c.query_row(
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = ?1"),
+                [name],
+                account_row,
+            )
+            .optional()?
+            .map(Account::try_from)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>> {
+        self.read(|c| {
+            let mut st = c.prepare(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY name"))?;
+            let rows = st.query_map([], account_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().map(Account::try_from).collect()
+        })
+        .await
+    }
+
+    async fn set_account_disabled(&self, name: &str, reason: Option<&str>) -> Result<Account> {
+        let name = name.to_owned();
+        let reason = reason.map(str::to_owned);
+        self.write(move |c| {
+            let row = c
+                .query_row(
+                    &format!(
+                        "UPDATE accounts SET disabled_reason = ?2 WHERE name = ?1 RETURNING {ACCOUNT_COLUMNS}"
+                    ),
+                    params![name, reason],
+                    account_row,
+                )
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("account {name}")))?;
+            Account::try_from(row)
+        })
+        .await
+    }
+
+    async fn insert_key(&self, key: &KeyRecord) -> Result<()> {
+        let k = key.clone();
+        self.write(move |c| insert_key_row(c, &k)).await
+    }
+
+    async fn key_with_account(&self, key_id: &str) -> Result<Option<(KeyRecord, Account)>> {
+        let id = key_id.to_owned();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT a.name, a.owner, a.purpose, a.labels, a.created_by, a.created_at, a.expires_at, \
+                 a.disabled_reason, a.last_used_at, k.key_id, k.account, k.digest, k.created_by, \
+                 k.created_at, k.expires_at, k.last_used_at, k.revoked_at, k.superseded_by \
+                 FROM api_keys k JOIN accounts a ON a.name = k.account WHERE k.key_id = ?1"
+            ))?;
+            let found = st
+                .query_row([id], |r| Ok((account_row(r)?, key_row(r, 9)?)))
+                .optional()?;
+            found
+                .map(|(a, k)| Ok((KeyRecord::try_from(k)?, Account::try_from(a)?)))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_keys(&self, account: &str) -> Result<Vec<KeyRecord>> {
+        let account = account.to_owned();
+        self.read(move |c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {KEY_COLUMNS} FROM api_keys WHERE account = ?1 ORDER BY created_at DESC, key_id"
+            ))?;
+            let rows = st
+                .query_map([account], |r| key_row(r, 0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().map(KeyRecord::try_from).collect()
+        })
+        .await
+    }
+
+    async fn rotate_keys(&self, new: &KeyRecord, grace_until: Timestamp) -> Result<Vec<String>> {
+        let k = new.clone();
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let superseded = {
+                let mut st = tx.prepare(
+                    "UPDATE api_keys SET superseded_by = ?2, \
+                     expires_at = CASE WHEN expires_at IS NOT NULL AND expires_at < ?3 THEN expires_at ELSE ?3 END \
+                     WHERE account = ?1 AND superseded_by IS NULL AND revoked_at IS NULL RETURNING key_id",
+                )?;
+                let ids = st
+                    .query_map(params![k.account.as_str(), k.key_id, grace_until.as_micros()], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?;
+                ids
+            };
+            insert_key_row(&tx, &k)?;
+            tx.commit()?;
+            Ok(superseded)
+        })
+        .await
+    }
+
+    async fn revoke_key(&self, key_id: &str, at: Timestamp) -> Result<KeyRecord> {
+        let id = key_id.to_owned();
+        self.write(move |c| {
+            c.execute(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE key_id = ?1",
+                params![id, at.as_micros()],
+            )?;
+            get_key(c, &id)?.ok_or_else(|| StoreError::NotFound(format!("key {id}")))
+        })
+        .await
+    }
+
+    async fn record_usage(&self, uses: &[Usage]) -> Result<()> {
+        let uses = uses.to_vec();
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut key = tx.prepare_cached(
+                    "UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?2) WHERE key_id = ?1",
+                )?;
+                let mut account = tx.prepare_cached(
+                    "UPDATE accounts SET last_used_at = MAX(COALESCE(last_used_at, 0), ?2) WHERE name = ?1",
+                )?;
+                for u in &uses {
+                    key.execute(params![u.key_id, u.at.as_micros()])?;
+                    account.execute(params![u.account, u.at.as_micros()])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn append_entries(&self, entries: &[LedgerEntry]) -> Result<()> {
+        let entries = entries.to_vec();
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut st = tx.prepare_cached(
+                    "INSERT INTO ledger_entries (seq, event_id, kind, time, account, category, target, body) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?;
+                for e in &entries {
+                    let body = std::str::from_utf8(&e.body)
+                        .map_err(|err| StoreError::Corrupt(format!("entry {} is not UTF-8: {err}", e.seq)))?;
+                    st.execute(params![
+                        i64::try_from(e.seq).map_err(|_| StoreError::Corrupt("seq overflow".into()))?,
+                        e.event_id.to_string(),
+                        e.kind.as_str(),
+                        e.time.as_micros(),
+                        e.account,
+                        e.category,
+                        e.target,
+                        body,
+                    ])
+                    .map_err(|err| {
+                        if is_unique_violation(&err) {
+                            StoreError::Conflict(format!("ledger position {}", e.seq))
+                        } else {
+                            err.into()
+                        }
+                    })?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn last_seq(&self) -> Result<Option<u64>> {
+        self.read(|c| {
+            let v: Option<i64> = c.query_row("SELECT MAX(seq) FROM ledger_entries", [], |r| r.get(0))?;
+            Ok(v.and_then(|v| u64::try_from(v).ok()))
+        })
+        .await
+    }
+
+    async fn events(&self, query: &EventQuery) -> Result<Vec<Event>> {
+        let (filter, values) = rows::event_filter(query, '?');
+        let sql = rows::event_query_sql(&filter, query.limit);
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&sql)?;
+            let params = values.iter().map(|v| match v {
+                FilterValue::Text(s) => rusqlite::types::Value::Text(s.clone()),
+                FilterValue::Int(i) => rusqlite::types::Value::Integer(*i),
+            });
+            let bodies = st
+                .query_map(rusqlite::params_from_iter(params), |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            bodies
+                .iter()
+                .map(|(e, o)| rows::event_from_bodies(e, o.as_deref()))
+                .collect()
+        })
+        .await
+    }
+}

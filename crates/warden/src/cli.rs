@@ -1,0 +1,215 @@
+//! The command line, declared with clap. Doc comments here are the `--help` text.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Warden: one gateway for every service account. Authenticates them, enforces least privilege,
+/// and records every action in a tamper-evident ledger.
+///
+/// Start a server with `warden serve`; the other commands administer it through its REST API,
+/// using WARDEN_URL and WARDEN_TOKEN, or, next to a local server, its data directory
+/// (`./warden-data/addresses.json` and `./warden-data/admin-token`).
+#[derive(Debug, Parser)]
+#[command(name = "warden", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (REST API on 127.0.0.1:8470 by default).
+    ///
+    /// With no configuration it keeps everything in ./warden-data/: a SQLite database, and on
+    /// first start a bootstrap admin token (mode 0600) whose path is printed once.
+    Serve(ServeArgs),
+    /// Create, inspect, disable and enable service accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Issue, list, rotate and revoke API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Create and list human admins.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Show recorded events, oldest first.
+    Events(EventsArgs),
+    /// Show whose credential WARDEN_TOKEN is (works with API keys too).
+    Whoami(ClientArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (default: ./warden.toml if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory [env: WARDEN_DATA_DIR] [default: ./warden-data]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Use PostgreSQL instead of the embedded SQLite (postgres://user@host:port/db)
+    /// [env: WARDEN_DATABASE_URL]
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// REST API address; port 0 picks a free port [env: WARDEN_API_ADDR] [default: 127.0.0.1:8470]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub api_addr: Option<SocketAddr>,
+}
+
+/// How listings are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Aligned columns for people.
+    Table,
+    /// JSON for programs (events: one object per line).
+    Json,
+}
+
+/// Where the server is and who is asking.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// Server URL [default: from <data-dir>/addresses.json, else http://127.0.0.1:8470]
+    #[arg(long, env = "WARDEN_URL", value_name = "URL")]
+    pub url: Option<String>,
+    /// File holding the admin token, used when WARDEN_TOKEN is not set
+    /// [default: <data-dir>/admin-token]
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Data directory of a local server, to find its address and bootstrap token.
+    #[arg(long, env = "WARDEN_DATA_DIR", value_name = "DIR", default_value = "warden-data")]
+    pub data_dir: PathBuf,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create a service account with an accountable owner and a purpose.
+    ///
+    /// Example: warden account create billing-etl --owner ada@example.com
+    /// --purpose "nightly export of invoices" --label team=finance
+    Create {
+        /// Unique name: lowercase letters, digits and '-', at most 63 characters.
+        name: String,
+        /// Email of the human accountable for this account.
+        #[arg(long)]
+        owner: String,
+        /// Why this account exists.
+        #[arg(long)]
+        purpose: String,
+        /// When it stops working: YYYY-MM-DD or an RFC 3339 time.
+        #[arg(long, value_name = "DATE")]
+        expires: Option<String>,
+        /// A label, key=value (repeatable).
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List every service account.
+    List(ClientArgs),
+    /// Show one service account.
+    Show {
+        /// Account name.
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Disable an account: every credential it has stops working at once.
+    Disable {
+        /// Account name.
+        name: String,
+        /// Why (recorded on the account and in the audit trail).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Re-enable a disabled account.
+    Enable {
+        /// Account name.
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Issue an API key; the secret is printed exactly once.
+    Create {
+        /// Account name.
+        account: String,
+        /// Lifetime, e.g. 90d or 12h (default: until revoked).
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List an account's keys and their states (active, rotating, expired, revoked).
+    List {
+        /// Account name.
+        account: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Issue a new key; the account's current keys keep working only until the grace ends.
+    Rotate {
+        /// Account name.
+        account: String,
+        /// How long the old keys keep working.
+        #[arg(long, value_name = "DURATION", default_value = "24h")]
+        grace: String,
+        /// Lifetime of the new key.
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Revoke a key at once.
+    Revoke {
+        /// Key id (the middle part of wdn_<key-id>_<secret>).
+        key_id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin; their token is printed exactly once.
+    Create {
+        /// Admin name (lowercase).
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List admins.
+    List(ClientArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Only this account's (or admin's) events.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Only events on this target.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Only this category: auth, admin, http, sql…
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Only events newer than this: a duration (1h, 7d) or a time (2026-11-27T08:00:00Z).
+    #[arg(long, value_name = "DURATION|TIME")]
+    pub since: Option<String>,
+    /// Stop after this many events (default: all).
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Keep printing new events as they are recorded.
+    #[arg(long, short)]
+    pub follow: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}

@@ -1,0 +1,108 @@
+//! The admin commands' HTTP client for the REST API: finds the server and the token, sends
+//! requests, and turns problem documents into one-line errors.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::cli::ClientArgs;
+
+/// A connection to one Warden server's API.
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    /// Resolves the server URL and token from flags, environment and the local data directory.
+    pub fn new(args: &ClientArgs) -> Result<Self> {
+        let base = match &args.url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => local_url(&args.data_dir).unwrap_or_else(|| "http://127.0.0.1:8470".to_owned()),
+        };
+        let token = match std::env::var("WARDEN_TOKEN") {
+            Ok(t) if !t.trim().is_empty() => Some(t.trim().to_owned()),
+            _ => {
+                let path = args
+                    .token_file
+                    .clone()
+                    .unwrap_or_else(|| args.data_dir.join("admin-token"));
+                match std::fs::read_to_string(&path) {
+                    Ok(t) => Some(t.trim().to_owned()),
+                    Err(e) if args.token_file.is_some() => {
+                        bail!("cannot read token file {}: {e}", path.display())
+                    }
+                    Err(_) => None,
+                }
+            }
+        };
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("warden-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Self { http, base, token })
+    }
+
+    /// GET `path` and decode the JSON response.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.send(self.http.get(self.url(path))).await
+    }
+
+    /// POST `body` as JSON to `path` and decode the JSON response.
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+        self.send(self.http.post(self.url(path)).json(body)).await
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn send<T: DeserializeOwned>(&self, mut request: reqwest::RequestBuilder) -> Result<T> {
+        match &self.token {
+            Some(t) => request = request.bearer_auth(t),
+            None => bail!(
+                "no credentials: set WARDEN_TOKEN, pass --token-file, or run next to a local server's data directory"
+            ),
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach Warden at {}", self.base))?;
+        let status = response.status();
+        let bytes = response.bytes().await.context("reading the response")?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).context("the server's response is not the expected JSON");
+        }
+        match serde_json::from_slice::<Problem>(&bytes) {
+            Ok(p) => {
+                let field = p.field.map(|f| format!(" (field `{f}`)")).unwrap_or_default();
+                bail!(
+                    "{}{field} [HTTP {}, {}]",
+                    p.detail.unwrap_or(p.title),
+                    status.as_u16(),
+                    p.kind
+                )
+            }
+            Err(_) => bail!("HTTP {status} from {}", self.base),
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Problem {
+    #[serde(rename = "type")]
+    kind: String,
+    title: String,
+    detail: Option<String>,
+    field: Option<String>,
+}
+
+/// The API address a local server wrote to its data directory.
+fn local_url(data_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(data_dir.join("addresses.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("api")?.as_str().map(|a| format!("http://{a}"))
+}
