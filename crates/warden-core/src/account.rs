@@ -177,13 +177,22 @@ pub fn validate_purpose(s: &str) -> Result<(), ValidationError> {
 /// Validates a free-text field: non-blank, single line, at most `max` characters.
 pub fn validate_text(field: &str, s: &str, max: usize) -> Result<(), ValidationError> {
     if s.trim().is_empty() {
-        return Err(ValidationError::new(field, "is required and must not be blank"));
+        return Err(ValidationError::new(
+            field,
+            "is required and must not be blank",
+        ));
     }
     if s.chars().count() > max {
-        return Err(ValidationError::new(field, format!("must be at most {max} characters")));
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     if s.chars().any(char::is_control) {
-        return Err(ValidationError::new(field, "must be a single line without control characters"));
+        return Err(ValidationError::new(
+            field,
+            "must be a single line without control characters",
+        ));
     }
     Ok(())
 }
@@ -191,7 +200,10 @@ pub fn validate_text(field: &str, s: &str, max: usize) -> Result<(), ValidationE
 /// Validates labels: keys are DNS labels, values are at most 200 characters, at most 64 labels.
 pub fn validate_labels(labels: &BTreeMap<String, String>) -> Result<(), ValidationError> {
     if labels.len() > 64 {
-        return Err(ValidationError::new("labels", "at most 64 labels are allowed"));
+        return Err(ValidationError::new(
+            "labels",
+            "at most 64 labels are allowed",
+        ));
     }
     for (k, v) in labels {
         validate_label(&format!("labels.{k}"), k)?;
@@ -214,7 +226,16 @@ mod tests {
         for ok in ["a", "billing-etl", "ci-7", &"x".repeat(63)] {
             assert!(AccountName::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Billing", "-a", "a-", "a_b", "a.b", "ä", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "Billing",
+            "-a",
+            "a-",
+            "a_b",
+            "a.b",
+            "ä",
+            &"x".repeat(64),
+        ] {
             let e = AccountName::parse(bad).unwrap_err();
             assert_eq!(e.field, "name");
         }
@@ -223,7 +244,15 @@ mod tests {
     #[test]
     fn emails_have_a_shape() {
         assert!(Email::parse("owner", "ada@example.com").is_ok());
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "a@b@c.d"] {
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "a@b@c.d",
+        ] {
             assert!(Email::parse("owner", bad).is_err(), "{bad}");
         }
     }
@@ -242,7 +271,10 @@ mod tests {
             last_used_at: None,
         };
         assert_eq!(a.status(Timestamp::from_micros(99)), AccountStatus::Active);
-        assert_eq!(a.status(Timestamp::from_micros(100)), AccountStatus::Expired);
+        assert_eq!(
+            a.status(Timestamp::from_micros(100)),
+            AccountStatus::Expired
+        );
         a.disabled_reason = Some("leaked".into());
         assert_eq!(a.status(Timestamp::from_micros(0)), AccountStatus::Disabled);
     }

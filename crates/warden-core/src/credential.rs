@@ -82,10 +82,14 @@ impl Credential {
             .strip_prefix(kind.prefix())
             .and_then(|r| r.strip_prefix('_'))
             .ok_or(ParseCredentialError::Malformed)?;
-        let (id, secret) = rest.split_once('_').ok_or(ParseCredentialError::Malformed)?;
+        let (id, secret) = rest
+            .split_once('_')
+            .ok_or(ParseCredentialError::Malformed)?;
         let id_ok = id.len() == ID_LEN && id.bytes().all(|b| ID_ALPHABET.contains(&b));
         let secret_ok = secret.len() == SECRET_BYTES * 2
-            && secret.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !id_ok || !secret_ok {
             return Err(ParseCredentialError::Malformed);
         }

@@ -36,7 +36,13 @@ pub struct Event {
 
 impl Event {
     /// A new event at `time` with a fresh UUIDv7 id, not yet sequenced, without outcome.
-    pub fn new(time: Timestamp, actor: Actor, source: Source, action: Action, decision: Decision) -> Self {
+    pub fn new(
+        time: Timestamp,
+        actor: Actor,
+        source: Source,
+        action: Action,
+        decision: Decision,
+    ) -> Self {
         Self {
             id: Uuid::now_v7(),
             seq: None,

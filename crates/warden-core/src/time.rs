@@ -42,14 +42,17 @@ impl Timestamp {
         let bad = || {
             crate::ValidationError::new(
                 "time",
-                format!("`{s}` is not a date (2027-01-31) or an RFC 3339 time (2027-01-31T12:00:00Z)"),
+                format!(
+                    "`{s}` is not a date (2027-01-31) or an RFC 3339 time (2027-01-31T12:00:00Z)"
+                ),
             )
         };
         let dt = match OffsetDateTime::parse(s, &Rfc3339) {
             Ok(dt) => dt,
             Err(_) => {
-                let date = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
-                    .map_err(|_| bad())?;
+                let date =
+                    time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+                        .map_err(|_| bad())?;
                 date.midnight().assume_utc()
             }
         };

@@ -111,7 +111,9 @@ impl AuthFailure {
     /// The account the presented key belongs to, when that is known.
     pub fn account(&self) -> Option<&str> {
         match self {
-            Self::KeyUnusable { account, .. } | Self::AccountUnusable { account, .. } => Some(account),
+            Self::KeyUnusable { account, .. } | Self::AccountUnusable { account, .. } => {
+                Some(account)
+            }
             _ => None,
         }
     }
@@ -195,7 +197,9 @@ impl Authenticator {
 
     async fn admin(&self, presented: &Credential) -> Result<AdminPrincipal, AuthFailure> {
         let admin = self.store.admin_by_token_id(presented.id()).await?;
-        let digest = admin.as_ref().map_or(SecretDigest::unmatchable(), |a| a.digest);
+        let digest = admin
+            .as_ref()
+            .map_or(SecretDigest::unmatchable(), |a| a.digest);
         match admin {
             Some(a) if digest.matches(presented) => Ok(AdminPrincipal {
                 name: a.name,

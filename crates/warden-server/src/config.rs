@@ -101,7 +101,10 @@ impl Config {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         match file {
             Some(path) if !path.exists() => {
-                return Err(ConfigError(format!("config file {} does not exist", path.display())));
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
             }
             Some(path) => figment = figment.merge(Toml::file_exact(path)),
             None if Path::new("warden.toml").exists() => {
@@ -126,7 +129,8 @@ impl Config {
         let mut problems = Vec::new();
         if let Some(url) = &self.database_url {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                problems.push("database_url: must start with postgres:// or postgresql://".to_owned());
+                problems
+                    .push("database_url: must start with postgres:// or postgresql://".to_owned());
             }
         }
         if self.max_body_bytes < 1024 {
@@ -141,7 +145,10 @@ impl Config {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(ConfigError(format!("invalid configuration: {}", problems.join("; "))))
+            Err(ConfigError(format!(
+                "invalid configuration: {}",
+                problems.join("; ")
+            )))
         }
     }
 
@@ -211,20 +218,35 @@ mod tests {
 
     #[test]
     fn errors_name_file_and_key() {
-        let e = with_file("api_addr = \"nowhere\"\n").unwrap_err().to_string();
+        let e = with_file("api_addr = \"nowhere\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("api_addr") && e.contains("warden.toml"), "{e}");
-        let e = with_file("[auth]\ncache_tt = \"1s\"\n").unwrap_err().to_string();
+        let e = with_file("[auth]\ncache_tt = \"1s\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cache_tt"), "{e}");
-        let e = with_file("[ledger]\nwrite_timeout = \"soon\"\n").unwrap_err().to_string();
-        assert!(e.contains("ledger.write_timeout") && e.contains("soon"), "{e}");
+        let e = with_file("[ledger]\nwrite_timeout = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ledger.write_timeout") && e.contains("soon"),
+            "{e}"
+        );
         let e = with_file("api_addr = [").unwrap_err().to_string();
         assert!(e.contains("warden.toml"), "{e}");
     }
 
     #[test]
     fn missing_named_file_is_an_error() {
-        let e = Config::load(Some(Path::new("/nonexistent/warden.toml")), &Overrides::default());
-        assert!(e.unwrap_err().to_string().contains("/nonexistent/warden.toml"));
+        let e = Config::load(
+            Some(Path::new("/nonexistent/warden.toml")),
+            &Overrides::default(),
+        );
+        assert!(e
+            .unwrap_err()
+            .to_string()
+            .contains("/nonexistent/warden.toml"));
     }
 
     #[test]
@@ -236,12 +258,20 @@ mod tests {
             data_dir: Some("/from/flag".into()),
             ..Default::default()
         };
-        assert_eq!(Config::load(Some(&path), &o).unwrap().data_dir, PathBuf::from("/from/flag"));
+        assert_eq!(
+            Config::load(Some(&path), &o).unwrap().data_dir,
+            PathBuf::from("/from/flag")
+        );
     }
 
     #[test]
     fn semantic_problems_are_reported_together() {
-        let e = with_file("database_url = \"mysql://x\"\nmax_body_bytes = 1\n").unwrap_err().to_string();
-        assert!(e.contains("database_url") && e.contains("max_body_bytes"), "{e}");
+        let e = with_file("database_url = \"mysql://x\"\nmax_body_bytes = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("database_url") && e.contains("max_body_bytes"),
+            "{e}"
+        );
     }
 }

@@ -104,7 +104,11 @@ impl LedgerWriter {
     }
 
     /// Records the outcome of an event recorded earlier; returns once it is durable.
-    pub async fn record_outcome(&self, event_id: Uuid, outcome: Outcome) -> Result<u64, LedgerError> {
+    pub async fn record_outcome(
+        &self,
+        event_id: Uuid,
+        outcome: Outcome,
+    ) -> Result<u64, LedgerError> {
         self.submit(Item::Outcome(OutcomeRecord {
             event_id,
             seq: None,
@@ -214,7 +218,11 @@ async fn write_batch(
     let unavailable = |e: warden_store::StoreError| LedgerError::Unavailable(e.to_string());
     let first = match *next_seq {
         Some(s) => s,
-        None => store.last_seq().await.map_err(unavailable)?.map_or(0, |s| s + 1),
+        None => store
+            .last_seq()
+            .await
+            .map_err(unavailable)?
+            .map_or(0, |s| s + 1),
     };
     let entries: Vec<LedgerEntry> = batch
         .iter_mut()

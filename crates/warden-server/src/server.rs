@@ -120,10 +120,12 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         metrics: metrics_handle(),
     });
 
-    let listener = TcpListener::bind(config.api_addr).await.map_err(|source| ServeError::Bind {
-        addr: config.api_addr,
-        source,
-    })?;
+    let listener = TcpListener::bind(config.api_addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.api_addr,
+            source,
+        })?;
     let api_addr = listener.local_addr().map_err(|source| ServeError::Bind {
         addr: config.api_addr,
         source,

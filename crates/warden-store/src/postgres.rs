@@ -47,11 +47,9 @@ impl PostgresStore {
             .build()
             .map_err(|e| StoreError::Open(format!("{place}: {e}")))?;
         let store = Self { pool };
-        let mut client = store
-            .pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Open(format!("cannot connect to PostgreSQL at {place}: {e}")))?;
+        let mut client = store.pool.get().await.map_err(|e| {
+            StoreError::Open(format!("cannot connect to PostgreSQL at {place}: {e}"))
+        })?;
         migrate(&mut client)
             .await
             .map_err(|e| StoreError::Open(format!("migrating PostgreSQL at {place}: {e}")))?;
@@ -59,7 +57,10 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(|e| StoreError::Pool(e.to_string()))
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Pool(e.to_string()))
     }
 }
 
@@ -73,20 +74,27 @@ fn describe(config: &tokio_postgres::Config) -> String {
         })
         .unwrap_or_else(|| "localhost".into());
     let port = config.get_ports().first().copied().unwrap_or(5432);
-    let db = config.get_dbname().or(config.get_user()).unwrap_or("postgres");
+    let db = config
+        .get_dbname()
+        .or(config.get_user())
+        .unwrap_or("postgres");
     format!("{host}:{port}/{db}")
 }
 
 async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()> {
     let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
     .await?;
     let current: i64 = tx
-        .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )
         .await?
         .get(0);
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
@@ -154,10 +162,15 @@ fn micros(t: Option<Timestamp>) -> Option<i64> {
     t.map(Timestamp::as_micros)
 }
 
-async fn insert_key_row(client: &impl deadpool_postgres::GenericClient, k: &KeyRecord) -> Result<()> {
+async fn insert_key_row(
+    client: &impl deadpool_postgres::GenericClient,
+    k: &KeyRecord,
+) -> Result<()> {
     client
         .execute(
-            &format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+            &format!(
+                "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ),
             &[
                 &k.key_id,
                 &k.account.as_str(),
@@ -191,7 +204,13 @@ impl Store for PostgresStore {
             .await?
             .execute(
                 &format!("INSERT INTO admins ({ADMIN_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"),
-                &[&a.name, &a.token_id, &a.digest.to_hex(), &a.created_by, &a.created_at.as_micros()],
+                &[
+                    &a.name,
+                    &a.token_id,
+                    &a.digest.to_hex(),
+                    &a.created_by,
+                    &a.created_at.as_micros(),
+                ],
             )
             .await
             .map_err(|e| conflict(e, || format!("admin {}", a.name)))?;
@@ -201,16 +220,24 @@ impl Store for PostgresStore {
     async fn admin_by_token_id(&self, token_id: &str) -> Result<Option<Admin>> {
         let c = self.client().await?;
         let st = c
-            .prepare_cached(&format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE token_id = $1"))
+            .prepare_cached(&format!(
+                "SELECT {ADMIN_COLUMNS} FROM admins WHERE token_id = $1"
+            ))
             .await?;
-        c.query_opt(&st, &[&token_id]).await?.map(|r| admin_row(&r)).transpose()
+        c.query_opt(&st, &[&token_id])
+            .await?
+            .map(|r| admin_row(&r))
+            .transpose()
     }
 
     async fn list_admins(&self) -> Result<Vec<Admin>> {
         let rows = self
             .client()
             .await?
-            .query(&format!("SELECT {ADMIN_COLUMNS} FROM admins ORDER BY name"), &[])
+            .query(
+                &format!("SELECT {ADMIN_COLUMNS} FROM admins ORDER BY name"),
+                &[],
+            )
             .await?;
         rows.iter().map(admin_row).collect()
     }
@@ -240,7 +267,10 @@ impl Store for PostgresStore {
     async fn account(&self, name: &str) -> Result<Option<Account>> {
         self.client()
             .await?
-            .query_opt(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = $1"), &[&name])
+            .query_opt(
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = $1"),
+                &[&name],
+            )
             .await?
             .map(|r| account_row(&r, 0))
             .transpose()
@@ -250,7 +280,10 @@ impl Store for PostgresStore {
         let rows = self
             .client()
             .await?
-            .query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY name"), &[])
+            .query(
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY name"),
+                &[],
+            )
             .await?;
         rows.iter().map(|r| account_row(r, 0)).collect()
     }
@@ -304,8 +337,11 @@ impl Store for PostgresStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         // Lock the account row so concurrent rotations of one account serialise.
-        tx.execute("SELECT 1 FROM accounts WHERE name = $1 FOR UPDATE", &[&new.account.as_str()])
-            .await?;
+        tx.execute(
+            "SELECT 1 FROM accounts WHERE name = $1 FOR UPDATE",
+            &[&new.account.as_str()],
+        )
+        .await?;
         let rows = tx
             .query(
                 "UPDATE api_keys SET superseded_by = $2, expires_at = LEAST(COALESCE(expires_at, $3), $3) \
@@ -372,10 +408,9 @@ impl Store for PostgresStore {
             accounts.push(e.account.as_deref());
             categories.push(e.category.as_str());
             targets.push(e.target.as_deref());
-            bodies.push(
-                std::str::from_utf8(&e.body)
-                    .map_err(|err| StoreError::Corrupt(format!("entry {} is not UTF-8: {err}", e.seq)))?,
-            );
+            bodies.push(std::str::from_utf8(&e.body).map_err(|err| {
+                StoreError::Corrupt(format!("entry {} is not UTF-8: {err}", e.seq))
+            })?);
         }
         let c = self.client().await?;
         let st = c
@@ -385,9 +420,25 @@ impl Store for PostgresStore {
                  $6::text[], $7::text[], $8::text[])",
             )
             .await?;
-        c.execute(&st, &[&seq, &ids, &kinds, &times, &accounts, &categories, &targets, &bodies])
-            .await
-            .map_err(|e| conflict(e, || format!("ledger position {}", seq.first().copied().unwrap_or(0))))?;
+        c.execute(
+            &st,
+            &[
+                &seq,
+                &ids,
+                &kinds,
+                &times,
+                &accounts,
+                &categories,
+                &targets,
+                &bodies,
+            ],
+        )
+        .await
+        .map_err(|e| {
+            conflict(e, || {
+                format!("ledger position {}", seq.first().copied().unwrap_or(0))
+            })
+        })?;
         Ok(())
     }
 
@@ -413,7 +464,10 @@ impl Store for PostgresStore {
                 }
             })
             .collect();
-        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect();
         let rows = self.client().await?.query(&sql, &refs).await?;
         rows.iter()
             .map(|r| {

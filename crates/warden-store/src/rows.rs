@@ -171,7 +171,10 @@ pub fn event_filter(q: &crate::EventQuery, sigil: char) -> (String, Vec<FilterVa
         push("e.time >=", FilterValue::Int(s.as_micros()));
     }
     if let Some(a) = q.after_seq {
-        push("e.seq >", FilterValue::Int(i64::try_from(a).unwrap_or(i64::MAX)));
+        push(
+            "e.seq >",
+            FilterValue::Int(i64::try_from(a).unwrap_or(i64::MAX)),
+        );
     }
     (clauses.join(" AND "), values)
 }

@@ -50,9 +50,14 @@ impl SqliteStore {
     }
 
     fn open_blocking(path: PathBuf) -> Result<Self> {
-        let mut conn = Connection::open(&path)
-            .map_err(|e| StoreError::Open(format!("cannot open SQLite database {}: {e}", path.display())))?;
-        let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        let mut conn = Connection::open(&path).map_err(|e| {
+            StoreError::Open(format!(
+                "cannot open SQLite database {}: {e}",
+                path.display()
+            ))
+        })?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Open(format!(
                 "{}: SQLite refused WAL mode (got {mode})",
@@ -88,7 +93,11 @@ impl SqliteStore {
     ) -> Result<T> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let pooled = inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let pooled = inner
+                .readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop();
             let conn = match pooled {
                 Some(c) => c,
                 None => {
@@ -117,15 +126,22 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let current: i64 =
-        tx.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+    let current: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?;
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
         for stmt in statements(m, "INTEGER") {
             tx.execute_batch(&stmt)?;
         }
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
-            params![m.version, m.name, warden_core::Clock::now(&warden_core::SystemClock).as_micros()],
+            params![
+                m.version,
+                m.name,
+                warden_core::Clock::now(&warden_core::SystemClock).as_micros()
+            ],
         )?;
     }
     tx.commit()?;
@@ -187,7 +203,9 @@ fn get_key(conn: &Connection, key_id: &str) -> Result<Option<KeyRecord>> {
 
 fn insert_key_row(conn: &Connection, k: &KeyRecord) -> Result<()> {
     conn.execute(
-        &format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+        &format!(
+            "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        ),
         params![
             k.key_id,
             k.account.as_str(),
@@ -217,8 +235,11 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())?))
-            .await
+        self.read(|c| {
+            Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map(|_| ())?)
+        })
+        .await
     }
 
     async fn insert_admin(&self, admin: &Admin) -> Result<()> {
@@ -226,7 +247,13 @@ impl Store for SqliteStore {
         self.write(move |c| {
             c.execute(
                 &format!("INSERT INTO admins ({ADMIN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
-                params![a.name, a.token_id, a.digest.to_hex(), a.created_by, a.created_at.as_micros()],
+                params![
+                    a.name,
+                    a.token_id,
+                    a.digest.to_hex(),
+                    a.created_by,
+                    a.created_at.as_micros()
+                ],
             )
             .map_err(|e| {
                 if is_unique_violation(&e) {
@@ -258,7 +285,9 @@ impl Store for SqliteStore {
     async fn list_admins(&self) -> Result<Vec<Admin>> {
         self.read(|c| {
             let mut st = c.prepare(&format!("SELECT {ADMIN_COLUMNS} FROM admins ORDER BY name"))?;
-            let rows = st.query_map([], admin_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows = st
+                .query_map([], admin_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             rows.into_iter().map(Admin::try_from).collect()
         })
         .await
@@ -310,8 +339,12 @@ impl Store for SqliteStore {
 
     async fn list_accounts(&self) -> Result<Vec<Account>> {
         self.read(|c| {
-            let mut st = c.prepare(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY name"))?;
-            let rows = st.query_map([], account_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut st = c.prepare(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY name"
+            ))?;
+            let rows = st
+                .query_map([], account_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             rows.into_iter().map(Account::try_from).collect()
         })
         .await
@@ -469,7 +502,8 @@ impl Store for SqliteStore {
 
     async fn last_seq(&self) -> Result<Option<u64>> {
         self.read(|c| {
-            let v: Option<i64> = c.query_row("SELECT MAX(seq) FROM ledger_entries", [], |r| r.get(0))?;
+            let v: Option<i64> =
+                c.query_row("SELECT MAX(seq) FROM ledger_entries", [], |r| r.get(0))?;
             Ok(v.and_then(|v| u64::try_from(v).ok()))
         })
         .await

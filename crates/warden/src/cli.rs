@@ -12,7 +12,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// using WARDEN_URL and WARDEN_TOKEN, or, next to a local server, its data directory
 /// (`./warden-data/addresses.json` and `./warden-data/admin-token`).
 #[derive(Debug, Parser)]
-#[command(name = "warden", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "warden",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -77,7 +82,12 @@ pub struct ClientArgs {
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
     /// Data directory of a local server, to find its address and bootstrap token.
-    #[arg(long, env = "WARDEN_DATA_DIR", value_name = "DIR", default_value = "warden-data")]
+    #[arg(
+        long,
+        env = "WARDEN_DATA_DIR",
+        value_name = "DIR",
+        default_value = "warden-data"
+    )]
     pub data_dir: PathBuf,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Output::Table)]

@@ -74,11 +74,15 @@ impl Client {
         let status = response.status();
         let bytes = response.bytes().await.context("reading the response")?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes).context("the server's response is not the expected JSON");
+            return serde_json::from_slice(&bytes)
+                .context("the server's response is not the expected JSON");
         }
         match serde_json::from_slice::<Problem>(&bytes) {
             Ok(p) => {
-                let field = p.field.map(|f| format!(" (field `{f}`)")).unwrap_or_default();
+                let field = p
+                    .field
+                    .map(|f| format!(" (field `{f}`)"))
+                    .unwrap_or_default();
                 bail!(
                     "{}{field} [HTTP {}, {}]",
                     p.detail.unwrap_or(p.title),

@@ -7,7 +7,9 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use warden_server::{Config, Overrides};
 
-use crate::cli::{AccountCommand, AdminCommand, Command, EventsArgs, KeyCommand, Output, ServeArgs};
+use crate::cli::{
+    AccountCommand, AdminCommand, Command, EventsArgs, KeyCommand, Output, ServeArgs,
+};
 use crate::client::Client;
 use crate::output::{self, Column};
 
@@ -49,7 +51,15 @@ pub async fn run(cli: crate::cli::Cli) -> Result<()> {
         Command::Events(args) => events(args).await,
         Command::Whoami(client) => {
             let me: Value = Client::new(&client)?.get("/v1/whoami").await?;
-            output::object(client.output, &me, &[("KIND", "kind"), ("ACCOUNT", "account"), ("KEY ID", "key_id")]);
+            output::object(
+                client.output,
+                &me,
+                &[
+                    ("KIND", "kind"),
+                    ("ACCOUNT", "account"),
+                    ("KEY ID", "key_id"),
+                ],
+            );
             Ok(())
         }
     }
@@ -71,11 +81,20 @@ async fn serve(args: ServeArgs) -> Result<()> {
         None => format!("sqlite ({})", config.sqlite_path().display()),
     };
     println!("Warden is running.");
-    println!("  API:      http://{}  (OpenAPI: /v1/openapi.json)", running.api_addr);
+    println!(
+        "  API:      http://{}  (OpenAPI: /v1/openapi.json)",
+        running.api_addr
+    );
     println!("  Database: {where_db}");
     if let Some(path) = &running.new_admin_token {
-        println!("  Bootstrap admin token written to {} (mode 0600).", path.display());
-        println!("  Admin commands run in this directory use it; elsewhere set WARDEN_TOKEN=$(cat {}).", path.display());
+        println!(
+            "  Bootstrap admin token written to {} (mode 0600).",
+            path.display()
+        );
+        println!(
+            "  Admin commands run in this directory use it; elsewhere set WARDEN_TOKEN=$(cat {}).",
+            path.display()
+        );
     }
     let stop = running.shutdown_handle();
     tokio::spawn(async move {
@@ -90,10 +109,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -139,12 +159,21 @@ async fn account(cmd: AccountCommand) -> Result<()> {
             output::list(client.output, &items, ACCOUNT_COLUMNS);
         }
         AccountCommand::Show { name, client } => {
-            let item: Value = Client::new(&client)?.get(&format!("/v1/accounts/{}", path(&name))).await?;
+            let item: Value = Client::new(&client)?
+                .get(&format!("/v1/accounts/{}", path(&name)))
+                .await?;
             output::object(client.output, &item, ACCOUNT_COLUMNS);
         }
-        AccountCommand::Disable { name, reason, client } => {
+        AccountCommand::Disable {
+            name,
+            reason,
+            client,
+        } => {
             let item: Value = Client::new(&client)?
-                .post(&format!("/v1/accounts/{}/disable", path(&name)), &json!({ "reason": reason }))
+                .post(
+                    &format!("/v1/accounts/{}/disable", path(&name)),
+                    &json!({ "reason": reason }),
+                )
                 .await?;
             output::object(client.output, &item, ACCOUNT_COLUMNS);
         }
@@ -165,7 +194,12 @@ fn print_issued(output: Output, issued: &Value, secret_field: &str) {
         Output::Table => {
             println!("{}", output::cell(issued.get(secret_field)));
             eprintln!("This secret is shown once and cannot be retrieved again; store it now.");
-            for (label, key) in [("key id", "key_id"), ("token id", "token_id"), ("expires", "expires_at"), ("old keys valid until", "grace_until")] {
+            for (label, key) in [
+                ("key id", "key_id"),
+                ("token id", "token_id"),
+                ("expires", "expires_at"),
+                ("old keys valid until", "grace_until"),
+            ] {
                 if let Some(v) = issued.get(key).filter(|v| !v.is_null()) {
                     eprintln!("  {label}: {}", output::cell(Some(v)));
                 }
@@ -182,7 +216,10 @@ async fn key(cmd: KeyCommand) -> Result<()> {
             client,
         } => {
             let issued: Value = Client::new(&client)?
-                .post(&format!("/v1/accounts/{}/keys", path(&account)), &json!({ "expires_in": expires_in }))
+                .post(
+                    &format!("/v1/accounts/{}/keys", path(&account)),
+                    &json!({ "expires_in": expires_in }),
+                )
                 .await?;
             print_issued(client.output, &issued, "secret");
         }
@@ -219,7 +256,9 @@ async fn key(cmd: KeyCommand) -> Result<()> {
 async fn admin(cmd: AdminCommand) -> Result<()> {
     match cmd {
         AdminCommand::Create { name, client } => {
-            let issued: Value = Client::new(&client)?.post("/v1/admins", &json!({ "name": name })).await?;
+            let issued: Value = Client::new(&client)?
+                .post("/v1/admins", &json!({ "name": name }))
+                .await?;
             print_issued(client.output, &issued, "token");
         }
         AdminCommand::List(client) => {
@@ -237,7 +276,12 @@ async fn events(args: EventsArgs) -> Result<()> {
     let mut table_header = args.client.output == Output::Table;
     loop {
         let mut query = vec![("limit".to_owned(), "1000".to_owned())];
-        for (k, v) in [("account", &args.account), ("target", &args.target), ("category", &args.category), ("since", &args.since)] {
+        for (k, v) in [
+            ("account", &args.account),
+            ("target", &args.target),
+            ("category", &args.category),
+            ("since", &args.since),
+        ] {
             if let Some(v) = v {
                 query.push((k.to_owned(), v.clone()));
             }
@@ -251,13 +295,20 @@ async fn events(args: EventsArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join("&");
         let page: Value = client.get(&format!("/v1/events?{qs}")).await?;
-        let events = page.get("events").and_then(Value::as_array).cloned().unwrap_or_default();
+        let events = page
+            .get("events")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         for event in &events {
             if args.limit.is_some_and(|l| printed >= l) {
                 return Ok(());
             }
             if table_header {
-                println!("{:<6} {:<27} {:<6} {:<16} {:<20} {:<28} {:<6} {}", "SEQ", "TIME", "CAT", "ACTOR", "VERB", "RESOURCE", "OK", "OUTCOME");
+                println!(
+                    "{:<6} {:<27} {:<6} {:<16} {:<20} {:<28} {:<6} {}",
+                    "SEQ", "TIME", "CAT", "ACTOR", "VERB", "RESOURCE", "OK", "OUTCOME"
+                );
                 table_header = false;
             }
             print_event(args.client.output, event);
@@ -302,9 +353,10 @@ fn print_event(output: Output, e: &Value) {
 fn path(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(b).to_string(),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
 }
-

@@ -48,7 +48,11 @@ pub fn cell(v: Option<&Value>) -> String {
             .map(|(k, v)| format!("{k}={}", cell(Some(v))))
             .collect::<Vec<_>>()
             .join(","),
-        Some(Value::Array(items)) => items.iter().map(|i| cell(Some(i))).collect::<Vec<_>>().join(","),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| cell(Some(i)))
+            .collect::<Vec<_>>()
+            .join(","),
         Some(other) => other.to_string(),
     }
 }

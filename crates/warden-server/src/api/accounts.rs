@@ -139,10 +139,17 @@ async fn create_account(
         "expires_at": account.expires_at,
     });
     let resource = format!("account/{}", account.name);
-    app.audited(&who.admin, &who.caller, "account.create", resource, Some(detail), async {
-        app.store.insert_account(&account).await?;
-        Ok(())
-    })
+    app.audited(
+        &who.admin,
+        &who.caller,
+        "account.create",
+        resource,
+        Some(detail),
+        async {
+            app.store.insert_account(&account).await?;
+            Ok(())
+        },
+    )
     .await?;
     Ok((StatusCode::CREATED, Json(AccountView::new(account, now))))
 }
@@ -150,10 +157,18 @@ async fn create_account(
 /// Lists every service account.
 #[utoipa::path(get, path = "/v1/accounts", tag = "accounts",
     responses((status = 200, body = Vec<AccountView>), (status = 401, body = Problem)))]
-async fn list_accounts(State(app): State<AppState>, _who: AdminCaller) -> Result<Json<Vec<AccountView>>, ApiError> {
+async fn list_accounts(
+    State(app): State<AppState>,
+    _who: AdminCaller,
+) -> Result<Json<Vec<AccountView>>, ApiError> {
     let now = app.clock.now();
     let accounts = app.store.list_accounts().await?;
-    Ok(Json(accounts.into_iter().map(|a| AccountView::new(a, now)).collect()))
+    Ok(Json(
+        accounts
+            .into_iter()
+            .map(|a| AccountView::new(a, now))
+            .collect(),
+    ))
 }
 
 /// Shows one service account.
@@ -186,9 +201,19 @@ async fn disable_account(
     validate_text("reason", &req.reason, 500)?;
     let detail = serde_json::json!({ "reason": req.reason });
     let account = app
-        .audited(&who.admin, &who.caller, "account.disable", format!("account/{name}"), Some(detail), async {
-            Ok(app.store.set_account_disabled(&name, Some(&req.reason)).await?)
-        })
+        .audited(
+            &who.admin,
+            &who.caller,
+            "account.disable",
+            format!("account/{name}"),
+            Some(detail),
+            async {
+                Ok(app
+                    .store
+                    .set_account_disabled(&name, Some(&req.reason))
+                    .await?)
+            },
+        )
         .await?;
     Ok(Json(AccountView::new(account, app.clock.now())))
 }
@@ -203,9 +228,14 @@ async fn enable_account(
     Path(name): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
     let account = app
-        .audited(&who.admin, &who.caller, "account.enable", format!("account/{name}"), None, async {
-            Ok(app.store.set_account_disabled(&name, None).await?)
-        })
+        .audited(
+            &who.admin,
+            &who.caller,
+            "account.enable",
+            format!("account/{name}"),
+            None,
+            async { Ok(app.store.set_account_disabled(&name, None).await?) },
+        )
         .await?;
     Ok(Json(AccountView::new(account, app.clock.now())))
 }

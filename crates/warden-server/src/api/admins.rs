@@ -69,10 +69,17 @@ async fn create_admin(
         created_at: app.clock.now(),
     };
     let detail = serde_json::json!({ "token_id": admin.token_id });
-    app.audited(&who.admin, &who.caller, "admin.create", format!("admin/{}", req.name), Some(detail), async {
-        app.store.insert_admin(&admin).await?;
-        Ok(())
-    })
+    app.audited(
+        &who.admin,
+        &who.caller,
+        "admin.create",
+        format!("admin/{}", req.name),
+        Some(detail),
+        async {
+            app.store.insert_admin(&admin).await?;
+            Ok(())
+        },
+    )
     .await?;
     Ok((
         StatusCode::CREATED,
@@ -86,7 +93,10 @@ async fn create_admin(
 
 /// Lists admins.
 #[utoipa::path(get, path = "/v1/admins", tag = "admins", responses((status = 200, body = Vec<AdminView>)))]
-async fn list_admins(State(app): State<AppState>, _who: AdminCaller) -> Result<Json<Vec<AdminView>>, ApiError> {
+async fn list_admins(
+    State(app): State<AppState>,
+    _who: AdminCaller,
+) -> Result<Json<Vec<AdminView>>, ApiError> {
     let admins = app.store.list_admins().await?;
     Ok(Json(
         admins

@@ -43,7 +43,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        let addr = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
         let user_agent = parts
             .headers
             .get(USER_AGENT)
@@ -55,7 +58,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| {
                 let (scheme, token) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then(|| token.trim().to_owned())
             });
         Ok(Self {
             addr,
@@ -87,7 +92,10 @@ pub struct AdminCaller {
 impl FromRequestParts<AppState> for AdminCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Ok(caller) = Caller::from_request_parts(parts, app).await;
         match app.auth.authenticate(caller.bearer()).await {
             Ok(Principal::Admin(admin)) => Ok(Self { admin, caller }),
@@ -131,7 +139,8 @@ fn json_error(rejection: JsonRejection) -> ApiError {
     match rejection {
         JsonRejection::JsonDataError(e) => {
             // serde_path_to_error gives "path: message"; the path is the field.
-            let text = std::error::Error::source(&e).map_or_else(|| e.body_text(), ToString::to_string);
+            let text =
+                std::error::Error::source(&e).map_or_else(|| e.body_text(), ToString::to_string);
             let (path, message) = match text.split_once(": ") {
                 Some((path, message)) if !path.contains(' ') => (path, message),
                 _ => (".", text.as_str()),
@@ -152,7 +161,8 @@ fn json_error(rejection: JsonRejection) -> ApiError {
             }
         }
         JsonRejection::JsonSyntaxError(e) => ApiError::BadJson(
-            std::error::Error::source(&e).map_or_else(|| e.body_text(), |s| format!("invalid JSON: {s}")),
+            std::error::Error::source(&e)
+                .map_or_else(|| e.body_text(), |s| format!("invalid JSON: {s}")),
         ),
         JsonRejection::MissingJsonContentType(_) => {
             ApiError::BadJson("expected `Content-Type: application/json`".to_owned())
@@ -170,6 +180,8 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::OptionalFromRequest<S> 
         if !req.headers().contains_key(axum::http::header::CONTENT_TYPE) {
             return Ok(None);
         }
-        <Self as FromRequest<S>>::from_request(req, state).await.map(Some)
+        <Self as FromRequest<S>>::from_request(req, state)
+            .await
+            .map(Some)
     }
 }

@@ -31,7 +31,11 @@ async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
         "store": { "backend": app.store.backend(), "ok": store.is_ok(), "error": store.err().map(|e| e.to_string()) },
         "ledger": { "ok": ledger },
     });
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body))
 }
 

@@ -136,7 +136,12 @@ async fn existing_account(app: &AppState, name: &str) -> Result<AccountName, Api
     Ok(account.name)
 }
 
-fn new_key(account: AccountName, created_by: &str, now: Timestamp, expires_at: Option<Timestamp>) -> (Credential, KeyRecord) {
+fn new_key(
+    account: AccountName,
+    created_by: &str,
+    now: Timestamp,
+    expires_at: Option<Timestamp>,
+) -> (Credential, KeyRecord) {
     let credential = Credential::generate(CredentialKind::ApiKey);
     let record = KeyRecord {
         key_id: credential.id().to_owned(),
@@ -168,10 +173,17 @@ async fn create_key(
     let account = existing_account(&app, &name).await?;
     let (credential, record) = new_key(account, &who.admin.name, now, expires_at);
     let detail = serde_json::json!({ "key_id": record.key_id, "expires_at": expires_at });
-    app.audited(&who.admin, &who.caller, "key.create", format!("account/{name}"), Some(detail), async {
-        app.store.insert_key(&record).await?;
-        Ok(())
-    })
+    app.audited(
+        &who.admin,
+        &who.caller,
+        "key.create",
+        format!("account/{name}"),
+        Some(detail),
+        async {
+            app.store.insert_key(&record).await?;
+            Ok(())
+        },
+    )
     .await?;
     Ok((
         StatusCode::CREATED,
@@ -198,7 +210,9 @@ async fn list_keys(
     existing_account(&app, &name).await?;
     let now = app.clock.now();
     let keys = app.store.list_keys(&name).await?;
-    Ok(Json(keys.into_iter().map(|k| KeyView::new(k, now)).collect()))
+    Ok(Json(
+        keys.into_iter().map(|k| KeyView::new(k, now)).collect(),
+    ))
 }
 
 /// Issues a new key and retires the account's current keys after a grace period.
@@ -220,9 +234,14 @@ async fn rotate_keys(
     let (credential, record) = new_key(account, &who.admin.name, now, expires_at);
     let detail = serde_json::json!({ "key_id": record.key_id, "grace_until": grace_until, "expires_at": expires_at });
     let superseded = app
-        .audited(&who.admin, &who.caller, "key.rotate", format!("account/{name}"), Some(detail), async {
-            Ok(app.store.rotate_keys(&record, grace_until).await?)
-        })
+        .audited(
+            &who.admin,
+            &who.caller,
+            "key.rotate",
+            format!("account/{name}"),
+            Some(detail),
+            async { Ok(app.store.rotate_keys(&record, grace_until).await?) },
+        )
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -248,9 +267,14 @@ async fn revoke_key(
 ) -> Result<Json<KeyView>, ApiError> {
     let now = app.clock.now();
     let key = app
-        .audited(&who.admin, &who.caller, "key.revoke", format!("key/{key_id}"), None, async {
-            Ok(app.store.revoke_key(&key_id, now).await?)
-        })
+        .audited(
+            &who.admin,
+            &who.caller,
+            "key.revoke",
+            format!("key/{key_id}"),
+            None,
+            async { Ok(app.store.revoke_key(&key_id, now).await?) },
+        )
         .await?;
     Ok(Json(KeyView::new(key, now)))
 }

@@ -25,7 +25,9 @@ use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
-use warden_core::event::{Action, Actor, ActorKind, AuthMethod, Category, Decision, Event, Outcome};
+use warden_core::event::{
+    Action, Actor, ActorKind, AuthMethod, Category, Decision, Event, Outcome,
+};
 use warden_core::Clock;
 use warden_store::Store;
 
@@ -124,7 +126,12 @@ impl App {
             decision,
         );
         event.outcome = Some(Outcome {
-            status: if event.decision.allowed { "ok" } else { "denied" }.to_owned(),
+            status: if event.decision.allowed {
+                "ok"
+            } else {
+                "denied"
+            }
+            .to_owned(),
             ..Outcome::default()
         });
         self.ledger.record(event).await?;
@@ -175,7 +182,12 @@ pub fn router(app: AppState, max_body_bytes: usize) -> Router {
         "/v1/openapi.json",
         axum::routing::get(move || {
             let doc = openapi.clone();
-            async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], doc.to_string()) }
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    doc.to_string(),
+                )
+            }
         }),
     )
     .merge(health::routes())
@@ -201,4 +213,3 @@ async fn count_requests(request: Request, next: Next) -> Response {
         .record(started.elapsed().as_secs_f64());
     response
 }
-

@@ -69,8 +69,16 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             Self::Validation { .. } => (StatusCode::BAD_REQUEST, "validation", "Invalid field"),
-            Self::BadJson(_) => (StatusCode::BAD_REQUEST, "malformed-body", "Malformed request body"),
-            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "Request body too large"),
+            Self::BadJson(_) => (
+                StatusCode::BAD_REQUEST,
+                "malformed-body",
+                "Malformed request body",
+            ),
+            Self::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                "Request body too large",
+            ),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
@@ -80,7 +88,11 @@ impl ApiError {
                 "ledger-unavailable",
                 "Audit ledger unavailable",
             ),
-            Self::StoreUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "store-unavailable", "Database unavailable"),
+            Self::StoreUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store-unavailable",
+                "Database unavailable",
+            ),
         }
     }
 
@@ -136,9 +148,10 @@ impl IntoResponse for ApiError {
             header::HeaderValue::from_static("application/problem+json"),
         );
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
         }
         response
     }

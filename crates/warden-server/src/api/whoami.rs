@@ -44,8 +44,13 @@ async fn whoami(State(app): State<AppState>, caller: Caller) -> Result<Json<Iden
                 key_id: Some(key_id.clone()),
                 auth: AuthMethod::ApiKey,
             };
-            app.record_auth(&caller, "whoami", actor, Decision::allow("valid credential"))
-                .await?;
+            app.record_auth(
+                &caller,
+                "whoami",
+                actor,
+                Decision::allow("valid credential"),
+            )
+            .await?;
             Ok(Json(Identity {
                 kind: kind.to_owned(),
                 account,
@@ -54,8 +59,13 @@ async fn whoami(State(app): State<AppState>, caller: Caller) -> Result<Json<Iden
         }
         Err(AuthFailure::Store(e)) => Err(e.into()),
         Err(failure) => {
-            app.record_auth(&caller, "whoami", failed_actor(&failure), Decision::deny(failure.to_string()))
-                .await?;
+            app.record_auth(
+                &caller,
+                "whoami",
+                failed_actor(&failure),
+                Decision::deny(failure.to_string()),
+            )
+            .await?;
             Err(ApiError::Unauthorized)
         }
     }

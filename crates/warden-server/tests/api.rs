@@ -1,0 +1,734 @@
+//! The control-plane API, driven over HTTP against a real server on an ephemeral port, once with
+//! SQLite and once with PostgreSQL (a scratch database per test). Time is a manual clock, so
+//! expiry and rotation grace are tested by moving it, never by sleeping.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use warden_core::{Clock, ManualClock, SystemClock};
+use warden_server::{server, Config};
+use warden_testkit::ScratchDb;
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+struct TestServer {
+    running: Option<server::Running>,
+    base: String,
+    admin: String,
+    clock: Arc<ManualClock>,
+    http: reqwest::Client,
+    dir: tempfile::TempDir,
+    db: Option<ScratchDb>,
+}
+
+impl TestServer {
+    async fn start(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(ScratchDb::create().await),
+        };
+        let config = Config {
+            data_dir: dir.path().join("data"),
+            database_url: db.as_ref().map(ScratchDb::url),
+            api_addr: "127.0.0.1:0".parse().unwrap(),
+            max_body_bytes: 4096,
+            ..Config::default()
+        };
+        let clock = Arc::new(ManualClock::new(SystemClock.now()));
+        let running = server::start(&config, clock.clone())
+            .await
+            .expect("server starts");
+        let token_path = running
+            .new_admin_token
+            .clone()
+            .expect("bootstrap token on first start");
+        let admin = std::fs::read_to_string(token_path)
+            .unwrap()
+            .trim()
+            .to_owned();
+        Self {
+            base: format!("http://{}", running.api_addr),
+            running: Some(running),
+            admin,
+            clock,
+            http: reqwest::Client::builder()
+                .user_agent("api-test/1")
+                .build()
+                .unwrap(),
+            dir,
+            db,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, path, Some(token), None)
+            .await
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, path, Some(token), Some(body))
+            .await
+    }
+
+    async fn account(&self, name: &str) {
+        let (s, body) = self
+            .post(
+                "/v1/accounts",
+                &self.admin,
+                json!({"name": name, "owner": "ada@example.com", "purpose": "test"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+
+    async fn key(&self, account: &str) -> String {
+        let (s, body) = self
+            .post(
+                &format!("/v1/accounts/{account}/keys"),
+                &self.admin,
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        body["secret"].as_str().unwrap().to_owned()
+    }
+
+    async fn whoami(&self, key: &str) -> (StatusCode, Value) {
+        self.get("/v1/whoami", key).await
+    }
+
+    async fn events(&self, query: &str) -> Vec<Value> {
+        let (s, body) = self.get(&format!("/v1/events?{query}"), &self.admin).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        body["events"].as_array().unwrap().clone()
+    }
+
+    async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+        if let Some(db) = self.db.take() {
+            db.drop_db().await;
+        }
+    }
+}
+
+/// The credential with its last secret character changed.
+fn flip_last(credential: &str) -> String {
+    let mut s = credential.to_owned();
+    let last = s.pop().unwrap();
+    s.push(if last == '0' { '1' } else { '0' });
+    s
+}
+
+fn assert_problem(status: StatusCode, body: &Value, expected: StatusCode, slug: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["type"], format!("urn:warden:problem:{slug}"), "{body}");
+    assert_eq!(body["status"], expected.as_u16(), "{body}");
+}
+
+async fn accounts_lifecycle(backend: Backend) {
+    let t = TestServer::start(backend).await;
+    let (s, created) = t
+        .post(
+            "/v1/accounts",
+            &t.admin,
+            json!({"name": "billing-etl", "owner": "ada@example.com", "purpose": "nightly invoices",
+                   "labels": {"team": "finance"}, "expires_at": "2999-01-01"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    assert_eq!(created["status"], "active");
+    assert_eq!(created["created_by"], "admin");
+    assert_eq!(created["labels"]["team"], "finance");
+    assert_eq!(created["expires_at"], "2999-01-01T00:00:00.000000Z");
+
+    let (s, list) = t.get("/v1/accounts", &t.admin).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    for field in [
+        "name",
+        "owner",
+        "purpose",
+        "labels",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "status",
+        "last_used_at",
+    ] {
+        assert!(
+            list[0].get(field).is_some(),
+            "listing lacks {field}: {list}"
+        );
+    }
+
+    let (s, disabled) = t
+        .post(
+            "/v1/accounts/billing-etl/disable",
+            &t.admin,
+            json!({"reason": "key leaked"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(disabled["status"], "disabled");
+    assert_eq!(disabled["disabled_reason"], "key leaked");
+    let (_, shown) = t.get("/v1/accounts/billing-etl", &t.admin).await;
+    assert_eq!(shown["status"], "disabled");
+    let (s, enabled) = t
+        .post("/v1/accounts/billing-etl/enable", &t.admin, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(enabled["status"], "active");
+
+    // Every change is an admin event naming the human, the action and the object, with outcome.
+    let events = t.events("category=admin").await;
+    let verbs: Vec<&str> = events
+        .iter()
+        .map(|e| e["action"]["verb"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        verbs,
+        ["account.create", "account.disable", "account.enable"]
+    );
+    for e in &events {
+        assert_eq!(e["actor"]["kind"], "human");
+        assert_eq!(e["actor"]["account"], "admin");
+        assert_eq!(e["action"]["resource"], "account/billing-etl");
+        assert_eq!(e["outcome"]["status"], "ok");
+        assert_eq!(e["source"]["user_agent"], "api-test/1");
+    }
+    assert_eq!(events[1]["action"]["detail"]["reason"], "key leaked");
+    t.stop().await;
+}
+
+async fn account_bad_input(backend: Backend) {
+    let t = TestServer::start(backend).await;
+    let cases = [
+        (
+            json!({"name": "Bad_Name", "owner": "a@b.co", "purpose": "x"}),
+            "name",
+        ),
+        (
+            json!({"name": "-x", "owner": "a@b.co", "purpose": "x"}),
+            "name",
+        ),
+        (json!({"name": "ok", "purpose": "x"}), "owner"),
+        (json!({"name": "ok", "owner": "a@b.co"}), "purpose"),
+        (
+            json!({"name": "ok", "owner": "not-an-email", "purpose": "x"}),
+            "owner",
+        ),
+        (
+            json!({"name": "ok", "owner": "a@b.co", "purpose": "   "}),
+            "purpose",
+        ),
+        (
+            json!({"name": "ok", "owner": "a@b.co", "purpose": "x", "labels": {"Bad Key": "v"}}),
+            "labels.Bad Key",
+        ),
+        (
+            json!({"name": "ok", "owner": "a@b.co", "purpose": "x", "expires_at": "someday"}),
+            "expires_at",
+        ),
+        (
+            json!({"name": "ok", "owner": "a@b.co", "purpose": "x", "expires_at": "2001-01-01"}),
+            "expires_at",
+        ),
+        (
+            json!({"name": 7, "owner": "a@b.co", "purpose": "x"}),
+            "name",
+        ),
+        (
+            json!({"name": "ok", "owner": "a@b.co", "purpose": "x", "surprise": 1}),
+            "surprise",
+        ),
+    ];
+    for (body, field) in cases {
+        let (s, p) = t.post("/v1/accounts", &t.admin, body.clone()).await;
+        assert_problem(s, &p, StatusCode::BAD_REQUEST, "validation");
+        assert_eq!(p["field"], field, "for {body}: {p}");
+    }
+
+    // Malformed JSON and wrong content type.
+    let resp = t
+        .http
+        .post(format!("{}/v1/accounts", t.base))
+        .bearer_auth(&t.admin)
+        .header("content-type", "application/json")
+        .body("{\"name\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let p: Value = resp.json().await.unwrap();
+    assert_eq!(p["type"], "urn:warden:problem:malformed-body");
+
+    // Oversized body.
+    let big = json!({"name": "ok", "owner": "a@b.co", "purpose": "x".repeat(10_000)});
+    let (s, p) = t.post("/v1/accounts", &t.admin, big).await;
+    assert_problem(s, &p, StatusCode::PAYLOAD_TOO_LARGE, "body-too-large");
+
+    // Duplicate and unknown.
+    t.account("dup").await;
+    let (s, p) = t
+        .post(
+            "/v1/accounts",
+            &t.admin,
+            json!({"name": "dup", "owner": "a@b.co", "purpose": "x"}),
+        )
+        .await;
+    assert_problem(s, &p, StatusCode::CONFLICT, "conflict");
+    let (s, p) = t.get("/v1/accounts/nope", &t.admin).await;
+    assert_problem(s, &p, StatusCode::NOT_FOUND, "not-found");
+    let (s, p) = t
+        .post(
+            "/v1/accounts/nope/disable",
+            &t.admin,
+            json!({"reason": "r"}),
+        )
+        .await;
+    assert_problem(s, &p, StatusCode::NOT_FOUND, "not-found");
+    let (s, p) = t.post("/v1/accounts/nope/keys", &t.admin, json!({})).await;
+    assert_problem(s, &p, StatusCode::NOT_FOUND, "not-found");
+    let (s, p) = t.post("/v1/keys/nokey/revoke", &t.admin, json!({})).await;
+    assert_problem(s, &p, StatusCode::NOT_FOUND, "not-found");
+    let (s, p) = t
+        .post(
+            "/v1/accounts/dup/keys",
+            &t.admin,
+            json!({"expires_in": "soon"}),
+        )
+        .await;
+    assert_problem(s, &p, StatusCode::BAD_REQUEST, "validation");
+    assert_eq!(p["field"], "expires_in");
+    let (s, p) = t.get("/v1/no/such/route", &t.admin).await;
+    assert_problem(s, &p, StatusCode::NOT_FOUND, "not-found");
+
+    // A failed duplicate is still on the ledger, with its outcome.
+    let events = t.events("category=admin").await;
+    let last_create = events
+        .iter()
+        .rev()
+        .find(|e| e["action"]["verb"] == "account.create")
+        .unwrap();
+    assert_eq!(last_create["outcome"]["status"], "conflict");
+    t.stop().await;
+}
+
+async fn keys_and_whoami(backend: Backend) {
+    let t = TestServer::start(backend).await;
+    t.account("etl").await;
+    let key = t.key("etl").await;
+    assert!(key.starts_with("wdn_"));
+    let (s, me) = t.whoami(&key).await;
+    assert_eq!(s, StatusCode::OK, "{me}");
+    assert_eq!(me["account"], "etl");
+    assert_eq!(me["kind"], "service");
+    let key_id = me["key_id"].as_str().unwrap().to_owned();
+    assert!(key.contains(&key_id));
+
+    // Every failure gives the same body, whatever the reason.
+    let wrong_secret = flip_last(&key);
+    let unknown_id = format!("wdn_aaaaaaaaaaaa_{}", &key[key.len() - 64..]);
+    let (_, reference) = t.whoami("garbage").await;
+    for bad in [wrong_secret.as_str(), unknown_id.as_str(), "garbage", ""] {
+        let (s, p) = t.whoami(bad).await;
+        assert_problem(s, &p, StatusCode::UNAUTHORIZED, "unauthorized");
+        assert_eq!(p, reference);
+    }
+    let (s, p) = t.call(reqwest::Method::GET, "/v1/whoami", None, None).await;
+    assert_problem(s, &p, StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // Successes and failures are auth events with source address and user agent; no secret.
+    let auth = t.events("category=auth").await;
+    assert_eq!(auth.len(), 7, "{auth:?}");
+    assert_eq!(auth[0]["decision"]["allowed"], true);
+    assert_eq!(auth[0]["actor"]["account"], "etl");
+    assert_eq!(auth[0]["source"]["ip"], "127.0.0.1");
+    assert_eq!(auth[0]["source"]["user_agent"], "api-test/1");
+    assert_eq!(auth[1]["decision"]["allowed"], false);
+    assert_eq!(auth[1]["decision"]["reason"], "malformed credential");
+    assert!(auth[1]["actor"]["key_id"].is_null());
+    assert_eq!(auth[2]["decision"]["reason"], "wrong secret");
+    assert_eq!(auth[2]["actor"]["key_id"], key_id.as_str());
+    let secret_part = &key[key.len() - 64..];
+    assert!(!serde_json::to_string(&auth).unwrap().contains(secret_part));
+
+    // Disabling the account stops the key at once; enabling restores it.
+    t.post(
+        "/v1/accounts/etl/disable",
+        &t.admin,
+        json!({"reason": "incident"}),
+    )
+    .await;
+    assert_eq!(t.whoami(&key).await.1, reference);
+    t.post("/v1/accounts/etl/enable", &t.admin, json!({})).await;
+    assert_eq!(t.whoami(&key).await.0, StatusCode::OK);
+
+    // Revocation is immediate, idempotent, and shows in the listing.
+    let (s, revoked) = t
+        .post(&format!("/v1/keys/{key_id}/revoke"), &t.admin, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(revoked["state"], "revoked");
+    assert_eq!(t.whoami(&key).await.1, reference);
+    let (_, again) = t
+        .post(&format!("/v1/keys/{key_id}/revoke"), &t.admin, json!({}))
+        .await;
+    assert_eq!(again["revoked_at"], revoked["revoked_at"]);
+    let (_, keys) = t.get("/v1/accounts/etl/keys", &t.admin).await;
+    assert_eq!(keys[0]["state"], "revoked");
+    assert!(keys[0].get("digest").is_none() && keys[0].get("secret").is_none());
+    t.stop().await;
+}
+
+async fn key_expiry_and_account_expiry(backend: Backend) {
+    let t = TestServer::start(backend).await;
+    t.account("short").await;
+    let (s, issued) = t
+        .post(
+            "/v1/accounts/short/keys",
+            &t.admin,
+            json!({"expires_in": "1h"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let key = issued["secret"].as_str().unwrap().to_owned();
+    assert_eq!(t.whoami(&key).await.0, StatusCode::OK);
+    t.clock.advance(Duration::from_secs(3601));
+    assert_eq!(t.whoami(&key).await.0, StatusCode::UNAUTHORIZED);
+    let (_, keys) = t.get("/v1/accounts/short/keys", &t.admin).await;
+    assert_eq!(keys[0]["state"], "expired");
+
+    let expires = warden_core::Timestamp::from_micros(t.clock.now().as_micros())
+        .saturating_add(Duration::from_secs(60));
+    let (s, _) = t
+        .post("/v1/accounts", &t.admin, json!({"name": "temp", "owner": "a@b.co", "purpose": "x", "expires_at": expires.to_string()}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let key = t.key("temp").await;
+    assert_eq!(t.whoami(&key).await.0, StatusCode::OK);
+    t.clock.advance(Duration::from_secs(61));
+    assert_eq!(t.whoami(&key).await.0, StatusCode::UNAUTHORIZED);
+    let (_, shown) = t.get("/v1/accounts/temp", &t.admin).await;
+    assert_eq!(shown["status"], "expired");
+    t.stop().await;
+}
+
+async fn rotation_grace(backend: Backend) {
+    let t = TestServer::start(backend).await;
+    t.account("svc").await;
+    let old = t.key("svc").await;
+    let (s, rotated) = t
+        .post(
+            "/v1/accounts/svc/keys/rotate",
+            &t.admin,
+            json!({"grace": "24h"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{rotated}");
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    let old_id = t.whoami(&old).await.1["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(rotated["superseded"], json!([old_id]));
+
+    // During the grace both keys work; the listing says which is which.
+    assert_eq!(t.whoami(&old).await.0, StatusCode::OK);
+    assert_eq!(t.whoami(&new).await.0, StatusCode::OK);
+    let (_, keys) = t.get("/v1/accounts/svc/keys", &t.admin).await;
+    let state = |id: &str| {
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["key_id"] == id)
+            .unwrap()["state"]
+            .clone()
+    };
+    assert_eq!(state(&old_id), "rotating");
+    assert_eq!(state(rotated["key_id"].as_str().unwrap()), "active");
+
+    // After the grace only the new key works.
+    t.clock.advance(Duration::from_secs(24 * 3600 - 10));
+    assert_eq!(t.whoami(&old).await.0, StatusCode::OK);
+    t.clock.advance(Duration::from_secs(11));
+    assert_eq!(t.whoami(&old).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.whoami(&new).await.0, StatusCode::OK);
+    let (_, keys) = t.get("/v1/accounts/svc/keys", &t.admin).await;
+    let old_view = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key_id"] == old_id.as_str())
+        .unwrap();
+    assert_eq!(old_view["state"], "expired");
+
+    // A zero grace retires the current key at once.
+    let (_, again) = t
+        .post(
+            "/v1/accounts/svc/keys/rotate",
+            &t.admin,
+            json!({"grace": "0s"}),
+        )
+        .await;
+    assert_eq!(t.whoami(&new).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        t.whoami(again["secret"].as_str().unwrap()).await.0,
+        StatusCode::OK
+    );
+    t.stop().await;
+}
+
+async fn admins_and_authorization(backend: Backend) {
+    let t = TestServer::start(backend).await;
+    let (s, issued) = t
+        .post("/v1/admins", &t.admin, json!({"name": "grace"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{issued}");
+    let grace = issued["token"].as_str().unwrap().to_owned();
+    assert!(grace.starts_with("wda_"));
+    let (s, p) = t
+        .post("/v1/admins", &t.admin, json!({"name": "grace"}))
+        .await;
+    assert_problem(s, &p, StatusCode::CONFLICT, "conflict");
+    let (s, p) = t
+        .post("/v1/admins", &t.admin, json!({"name": "Grace Hopper"}))
+        .await;
+    assert_problem(s, &p, StatusCode::BAD_REQUEST, "validation");
+
+    // The new admin acts under their own name.
+    let (s, _) = t
+        .post(
+            "/v1/accounts",
+            &grace,
+            json!({"name": "by-grace", "owner": "g@example.com", "purpose": "x"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, acct) = t.get("/v1/accounts/by-grace", &grace).await;
+    assert_eq!(acct["created_by"], "grace");
+    let events = t.events("account=grace").await;
+    assert_eq!(events.last().unwrap()["action"]["verb"], "account.create");
+    let admin_events = t.events("account=admin&category=admin").await;
+    assert_eq!(admin_events[0]["action"]["verb"], "admin.create");
+    assert_eq!(admin_events[0]["action"]["resource"], "admin/grace");
+
+    let (_, admins) = t.get("/v1/admins", &t.admin).await;
+    let names: Vec<&str> = admins
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["admin", "grace"]);
+    assert!(!admins.to_string().contains(&grace[grace.len() - 64..]));
+
+    // A service account's key may prove itself but not administer.
+    let key = t.key("by-grace").await;
+    let (s, p) = t.get("/v1/accounts", &key).await;
+    assert_problem(s, &p, StatusCode::FORBIDDEN, "forbidden");
+    let (s, p) = t
+        .post(
+            "/v1/accounts",
+            &key,
+            json!({"name": "x", "owner": "a@b.co", "purpose": "x"}),
+        )
+        .await;
+    assert_problem(s, &p, StatusCode::FORBIDDEN, "forbidden");
+    // No credential, or a forged admin token: 401, and the attempt is recorded.
+    let (s, p) = t
+        .call(reqwest::Method::GET, "/v1/accounts", None, None)
+        .await;
+    assert_problem(s, &p, StatusCode::UNAUTHORIZED, "unauthorized");
+    let forged = flip_last(&t.admin);
+    let (s, _) = t.get("/v1/accounts", &forged).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let auth = t.events("category=auth").await;
+    assert!(auth
+        .iter()
+        .any(|e| e["action"]["verb"] == "admin.authenticate" && e["decision"]["allowed"] == false));
+    t.stop().await;
+}
+
+async fn events_filters_and_paging(backend: Backend) {
+    let t = TestServer::start(backend).await;
+    for name in ["a1", "a2", "a3"] {
+        t.account(name).await;
+    }
+    let key = t.key("a2").await;
+    for _ in 0..5 {
+        assert_eq!(t.whoami(&key).await.0, StatusCode::OK);
+    }
+    assert_eq!(t.events("account=a2").await.len(), 5);
+    assert_eq!(t.events("account=a2&category=admin").await.len(), 0);
+    assert_eq!(t.events("category=admin").await.len(), 4);
+    // Sequence numbers are gapless across events and outcomes.
+    let all = t.events("limit=1000").await;
+    let seqs: Vec<u64> = all.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+    // Paging.
+    let (_, page) = t.get("/v1/events?limit=3", &t.admin).await;
+    assert_eq!(page["events"].as_array().unwrap().len(), 3);
+    let next = page["next_after"].as_u64().unwrap();
+    let (_, rest) = t
+        .get(&format!("/v1/events?after={next}&limit=1000"), &t.admin)
+        .await;
+    assert_eq!(rest["events"].as_array().unwrap().len(), all.len() - 3);
+    assert!(rest["next_after"].is_null());
+    // `since` takes a duration or a time.
+    t.clock.advance(Duration::from_secs(7200));
+    assert_eq!(t.events("since=1h").await.len(), 0);
+    assert_eq!(t.events("since=3h").await.len(), all.len());
+    assert_eq!(t.events("since=2000-01-01").await.len(), all.len());
+    let (s, p) = t.get("/v1/events?since=yesterday-ish", &t.admin).await;
+    assert_problem(s, &p, StatusCode::BAD_REQUEST, "validation");
+    t.stop().await;
+}
+
+async fn last_used_is_recorded(backend: Backend) {
+    let t = TestServer::start(backend).await;
+    t.account("used").await;
+    let key = t.key("used").await;
+    let (_, acct) = t.get("/v1/accounts/used", &t.admin).await;
+    assert!(acct["last_used_at"].is_null());
+    assert_eq!(t.whoami(&key).await.0, StatusCode::OK);
+    // Usage is flushed in the background about once a second.
+    let mut seen = Value::Null;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (_, acct) = t.get("/v1/accounts/used", &t.admin).await;
+        if !acct["last_used_at"].is_null() {
+            seen = acct["last_used_at"].clone();
+            break;
+        }
+    }
+    assert!(!seen.is_null(), "last_used_at was never recorded");
+    let (_, keys) = t.get("/v1/accounts/used/keys", &t.admin).await;
+    assert_eq!(keys[0]["last_used_at"], seen);
+    t.stop().await;
+}
+
+async fn health_metrics_openapi(backend: Backend) {
+    let t = TestServer::start(backend).await;
+    let (s, h) = t.call(reqwest::Method::GET, "/healthz", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["status"], "ok");
+    let (s, r) = t.call(reqwest::Method::GET, "/readyz", None, None).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["store"]["ok"], true);
+    t.account("m").await;
+    let (s, m) = t.call(reqwest::Method::GET, "/metrics", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let m = m.as_str().unwrap();
+    assert!(m.contains("warden_api_requests_total"), "{m}");
+    assert!(m.contains("warden_ledger_entries_total"), "{m}");
+    let (s, doc) = t
+        .call(reqwest::Method::GET, "/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/v1/accounts",
+        "/v1/accounts/{name}",
+        "/v1/accounts/{name}/keys",
+        "/v1/accounts/{name}/keys/rotate",
+        "/v1/keys/{key_id}/revoke",
+        "/v1/admins",
+        "/v1/events",
+        "/v1/whoami",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "OpenAPI lacks {path}");
+    }
+    assert!(doc["components"]["schemas"].get("AccountView").is_some());
+    t.stop().await;
+}
+
+async fn restart_keeps_everything(backend: Backend) {
+    let mut t = TestServer::start(backend).await;
+    t.account("durable").await;
+    let key = t.key("durable").await;
+    let before = t.events("limit=1000").await;
+    t.running.take().unwrap().stop().await;
+    let config = Config {
+        data_dir: t.dir.path().join("data"),
+        database_url: t.db.as_ref().map(ScratchDb::url),
+        api_addr: "127.0.0.1:0".parse().unwrap(),
+        ..Config::default()
+    };
+    let running = server::start(&config, t.clock.clone()).await.unwrap();
+    assert!(
+        running.new_admin_token.is_none(),
+        "bootstrap must happen once"
+    );
+    t.base = format!("http://{}", running.api_addr);
+    t.running = Some(running);
+    assert_eq!(t.whoami(&key).await.0, StatusCode::OK);
+    let after = t.events("limit=1000").await;
+    assert_eq!(&after[..before.len()], &before[..]);
+    assert_eq!(
+        after.last().unwrap()["seq"].as_u64().unwrap(),
+        before.len() as u64
+            + before
+                .iter()
+                .filter(|e| !e["outcome"].is_null() && e["action"]["category"] == "admin")
+                .count() as u64
+    );
+    t.stop().await;
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Postgres).await } )*
+        }
+    };
+}
+
+on_both_backends!(
+    accounts_lifecycle,
+    account_bad_input,
+    keys_and_whoami,
+    key_expiry_and_account_expiry,
+    rotation_grace,
+    admins_and_authorization,
+    events_filters_and_paging,
+    last_used_is_recorded,
+    health_metrics_openapi,
+    restart_keeps_everything,
+);
