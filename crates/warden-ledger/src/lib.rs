@@ -2,8 +2,10 @@
 //! the events' canonical bytes, its inclusion and consistency proofs, and checkpoints signed in
 //! the C2SP signed-note format with Ed25519.
 //!
-//! This crate is pure: it does no I/O (storage is reached through the [`tree::HashReader`]
-//! trait, which the store implements) and decides no policy (which origin or key to trust, when
+//! It also holds the ledger's one writer, [`writer`], which sequences events and commits them in
+//! batches through `warden-store`. Everything else here is pure: it does no I/O (storage is
+//! reached through the [`tree::HashReader`] trait, which the store implements) and decides no
+//! policy (which origin or key to trust, when
 //! to checkpoint, what to do on a failed check are the caller's business). Everything an offline
 //! verifier needs is here, and every parser treats its input as hostile.
 //!
@@ -13,7 +15,8 @@
 //!   [`RootBuilder`] for streaming recomputation, [`MemoryHashStore`];
 //! - [`proof`]: serialisable [`InclusionProof`] and [`ConsistencyProof`] for the API and CLI;
 //! - [`note`]: C2SP signed notes, Ed25519 [`Signer`] and [`Verifier`] keys and their strings;
-//! - [`checkpoint`]: C2SP tlog [`Checkpoint`]s, signed and opened as notes.
+//! - [`checkpoint`]: C2SP tlog [`Checkpoint`]s, signed and opened as notes;
+//! - [`writer`]: the sequencer: group commit, acknowledgement only once durable, fail closed.
 //!
 //! `docs/LEDGER.md` describes every byte format here precisely enough to write an independent
 //! verifier.
@@ -26,9 +29,11 @@ pub mod hash;
 pub mod note;
 pub mod proof;
 pub mod tree;
+pub mod writer;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use hash::{leaf_hash, node_hash, Hash, ParseHashError, EMPTY_TREE_HASH};
 pub use note::{NoteError, Signer, Verifier};
 pub use proof::{ConsistencyProof, InclusionProof};
 pub use tree::{HashReader, MemoryHashStore, RootBuilder, TreeError};
+pub use writer::{LedgerError, LedgerWriter, Receipt, WriterConfig};

@@ -19,7 +19,7 @@ use warden_store::{PostgresStore, SqliteStore, Store, StoreError};
 use crate::api::{self, App};
 use crate::auth::Authenticator;
 use crate::config::Config;
-use crate::ledger_writer::{LedgerWriter, WriterConfig};
+use warden_ledger::{LedgerWriter, WriterConfig};
 
 /// Name of the bootstrap admin token file in the data directory.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";

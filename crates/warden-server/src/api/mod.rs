@@ -32,7 +32,7 @@ use warden_core::Clock;
 use warden_store::Store;
 
 use crate::auth::{AdminPrincipal, Authenticator};
-use crate::ledger_writer::LedgerWriter;
+use warden_ledger::LedgerWriter;
 pub use extract::Caller;
 use problem::ApiError;
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use warden_store::StoreError;
 
-use crate::ledger_writer::LedgerError;
+use warden_ledger::LedgerError;
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Serialize, ToSchema)]
