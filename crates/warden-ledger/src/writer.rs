@@ -1,21 +1,32 @@
-//! The one place events are written: a single writer task that sequences events and commits them
-//! in batches (group commit). Callers hand an event over and get an acknowledgement only after the
-//! batch holding it is durable; under light load a lone event is committed at once, under heavy
-//! load everything that queued during the previous commit shares the next transaction.
+//! The one place events are written: a single writer task that sequences entries, extends the
+//! Merkle tree, commits both in batches (group commit) and signs checkpoints.
+//!
+//! Callers hand an event over and get an acknowledgement only after the batch holding it is
+//! durable. Under light load a lone event is committed at once; under heavy load everything that
+//! queued during the previous commit shares the next transaction. Each batch stores, in the same
+//! transaction, the entries (with their leaf hashes) and every tree hash they complete, so the
+//! tree is never recomputed and never out of step with the entries.
 //!
 //! If the store cannot write, every waiting caller gets an error (nothing unwritten is ever
-//! acknowledged), the writer reports itself unhealthy for `/readyz`, and the next batch re-reads
-//! the last stored position so the sequence continues without a gap once the store is back.
+//! acknowledged), the writer reports itself unhealthy, and the next batch reloads the last stored
+//! position and tree frontier so the sequence continues without a gap or fork once the store is
+//! back. A signed checkpoint is made every `checkpoint_every` entries or `checkpoint_interval`,
+//! whichever comes first, and can be copied to a directory outside Warden.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use uuid::Uuid;
 use warden_core::event::{Event, Outcome, OutcomeRecord};
 use warden_core::Clock;
-use warden_store::{EntryKind, LedgerEntry, Store};
+use warden_store::{EntryKind, LedgerEntry, Store, StoredCheckpoint, TreeHash};
+
+use crate::tree::{stored_hash_count, HashReader, ReadError, RootBuilder};
+use crate::{leaf_hash, Checkpoint, Hash, Signer};
 
 /// Why an event could not be recorded.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -31,22 +42,21 @@ pub enum LedgerError {
     Closed,
 }
 
-/// Tuning for the writer.
-#[derive(Debug, Clone, Copy)]
+/// Tuning and keys for the writer.
+#[derive(Debug, Clone)]
 pub struct WriterConfig {
     /// Most entries in one transaction.
     pub max_batch: usize,
     /// How long a caller waits for its acknowledgement before giving up.
     pub write_timeout: Duration,
-}
-
-impl Default for WriterConfig {
-    fn default() -> Self {
-        Self {
-            max_batch: 4096,
-            write_timeout: Duration::from_secs(5),
-        }
-    }
+    /// Signs checkpoints; its key name is the log's origin.
+    pub signer: Signer,
+    /// Make a checkpoint after this many new entries…
+    pub checkpoint_every: u64,
+    /// …or after this long, if anything was appended since the last one.
+    pub checkpoint_interval: Duration,
+    /// Also write each checkpoint to `<dir>/<size>.checkpoint` (and `latest.checkpoint`).
+    pub checkpoint_dir: Option<PathBuf>,
 }
 
 /// Proof that an event is durably recorded.
@@ -74,20 +84,30 @@ pub struct LedgerWriter {
     tx: mpsc::Sender<Request>,
     healthy: Arc<AtomicBool>,
     clock: Arc<dyn Clock>,
-    config: WriterConfig,
+    write_timeout: Duration,
 }
 
 impl LedgerWriter {
     /// Starts the writer task over `store`.
     pub fn start(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: WriterConfig) -> Self {
-        let (tx, rx) = mpsc::channel(config.max_batch * 4);
+        let (tx, rx) = mpsc::channel(config.max_batch.saturating_mul(4).max(16));
         let healthy = Arc::new(AtomicBool::new(true));
-        tokio::spawn(run(store, rx, healthy.clone(), config));
+        let write_timeout = config.write_timeout;
+        let task = Sequencer {
+            store,
+            clock: clock.clone(),
+            healthy: healthy.clone(),
+            config,
+            tree: None,
+            last_checkpoint: None,
+            last_checkpoint_at: Instant::now(),
+        };
+        tokio::spawn(task.run(rx));
         Self {
             tx,
             healthy,
             clock,
-            config,
+            write_timeout,
         }
     }
 
@@ -104,11 +124,7 @@ impl LedgerWriter {
     }
 
     /// Records the outcome of an event recorded earlier; returns once it is durable.
-    pub async fn record_outcome(
-        &self,
-        event_id: Uuid,
-        outcome: Outcome,
-    ) -> Result<u64, LedgerError> {
+    pub async fn record_outcome(&self, event_id: Uuid, outcome: Outcome) -> Result<u64, LedgerError> {
         self.submit(Item::Outcome(OutcomeRecord {
             event_id,
             seq: None,
@@ -127,109 +143,239 @@ impl LedgerWriter {
                 .map_err(|_| LedgerError::Closed)?;
             done.await.map_err(|_| LedgerError::Closed)?
         };
-        tokio::time::timeout(self.config.write_timeout, wait)
-            .await
-            .map_err(|_| {
-                self.healthy.store(false, Ordering::Relaxed);
-                LedgerError::Timeout(self.config.write_timeout)
-            })?
+        tokio::time::timeout(self.write_timeout, wait).await.map_err(|_| {
+            self.healthy.store(false, Ordering::Relaxed);
+            LedgerError::Timeout(self.write_timeout)
+        })?
     }
 }
 
 fn entry(seq: u64, item: &mut Item) -> LedgerEntry {
-    match item {
+    let (event_id, kind, time, account, category, target, body) = match item {
         Item::Event(e) => {
             e.seq = Some(seq);
-            LedgerEntry {
-                seq,
-                event_id: e.id,
-                kind: EntryKind::Event,
-                time: e.time,
-                account: e.actor.account.clone(),
-                category: e.action.category.as_str().to_owned(),
-                target: e.target.as_ref().map(|t| t.name.clone()),
-                body: e.canonical_bytes(),
-            }
+            (
+                e.id,
+                EntryKind::Event,
+                e.time,
+                e.actor.account.clone(),
+                e.action.category.as_str().to_owned(),
+                e.target.as_ref().map(|t| t.name.clone()),
+                e.canonical_bytes(),
+            )
         }
         Item::Outcome(o) => {
             o.seq = Some(seq);
-            LedgerEntry {
-                seq,
-                event_id: o.event_id,
-                kind: EntryKind::Outcome,
-                time: o.time,
-                account: None,
-                category: "outcome".to_owned(),
-                target: None,
-                body: o.canonical_bytes(),
-            }
+            (o.event_id, EntryKind::Outcome, o.time, None, "outcome".to_owned(), None, o.canonical_bytes())
         }
+    };
+    LedgerEntry {
+        seq,
+        event_id,
+        kind,
+        time,
+        account,
+        category,
+        target,
+        leaf_hash: leaf_hash(&body).0,
+        body,
     }
 }
 
-async fn run(
+/// Reads stored tree hashes for the tree functions, which make one synchronous read per
+/// operation: the indexes are fetched from the store first, then served from memory.
+pub async fn with_stored_hashes<T>(
+    store: &dyn Store,
+    f: impl Fn(&dyn HashReader) -> Result<T, crate::TreeError>,
+) -> Result<T, LedgerError> {
+    struct Recorder(Mutex<Vec<u64>>);
+    impl HashReader for Recorder {
+        fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, ReadError> {
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(indexes);
+            Ok(vec![Hash([0; 32]); indexes.len()])
+        }
+    }
+    struct Fetched(std::collections::HashMap<u64, Hash>);
+    impl HashReader for Fetched {
+        fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, ReadError> {
+            indexes
+                .iter()
+                .map(|i| self.0.get(i).copied().ok_or_else(|| format!("tree hash {i} was not fetched").into()))
+                .collect()
+        }
+    }
+    let bad = |e: crate::TreeError| LedgerError::Unavailable(format!("ledger tree: {e}"));
+    let recorder = Recorder(Mutex::new(Vec::new()));
+    f(&recorder).map_err(bad)?;
+    let indexes = recorder.0.into_inner().unwrap_or_else(|p| p.into_inner());
+    let hashes = store
+        .tree_hashes(&indexes)
+        .await
+        .map_err(|e| LedgerError::Unavailable(e.to_string()))?;
+    let fetched = Fetched(indexes.into_iter().zip(hashes.into_iter().map(Hash)).collect());
+    f(&fetched).map_err(bad)
+}
+
+struct Sequencer {
     store: Arc<dyn Store>,
-    mut rx: mpsc::Receiver<Request>,
+    clock: Arc<dyn Clock>,
     healthy: Arc<AtomicBool>,
     config: WriterConfig,
-) {
-    let mut next_seq: Option<u64> = None;
-    let mut batch: Vec<Request> = Vec::with_capacity(config.max_batch);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < config.max_batch {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
-        // Callers that gave up (timed out) are dropped before sequencing, so their events are
-        // neither written nor acknowledged.
-        batch.retain(|r| !r.ack.is_closed());
-        if batch.is_empty() {
-            continue;
-        }
-        let result = write_batch(&*store, &mut next_seq, &mut batch).await;
-        healthy.store(result.is_ok(), Ordering::Relaxed);
-        match result {
-            Ok(first_seq) => {
-                metrics::counter!("warden_ledger_entries_total").increment(batch.len() as u64);
-                metrics::histogram!("warden_ledger_batch_size").record(batch.len() as f64);
-                for (i, r) in batch.drain(..).enumerate() {
-                    let _ = r.ack.send(Ok(first_seq + i as u64));
+    /// The tree as stored; `None` until (re)loaded from the store.
+    tree: Option<RootBuilder>,
+    last_checkpoint: Option<u64>,
+    last_checkpoint_at: Instant,
+}
+
+impl Sequencer {
+    async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        let mut batch: Vec<Request> = Vec::with_capacity(self.config.max_batch);
+        let mut tick = tokio::time::interval(self.config.checkpoint_interval.max(Duration::from_millis(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                first = rx.recv() => match first {
+                    Some(first) => batch.push(first),
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    self.maybe_checkpoint(true).await;
+                    continue;
                 }
             }
+            while batch.len() < self.config.max_batch {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            // Callers that gave up (timed out) are dropped before sequencing, so their events are
+            // neither written nor acknowledged.
+            batch.retain(|r| !r.ack.is_closed());
+            if batch.is_empty() {
+                continue;
+            }
+            let result = self.write_batch(&mut batch).await;
+            self.healthy.store(result.is_ok(), Ordering::Relaxed);
+            match result {
+                Ok(first_seq) => {
+                    metrics::counter!("warden_ledger_entries_total").increment(batch.len() as u64);
+                    metrics::histogram!("warden_ledger_batch_size").record(batch.len() as f64);
+                    for (i, r) in batch.drain(..).enumerate() {
+                        let _ = r.ack.send(Ok(first_seq + i as u64));
+                    }
+                    self.maybe_checkpoint(false).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "ledger write failed; refusing events until it recovers");
+                    self.tree = None;
+                    for r in batch.drain(..) {
+                        let _ = r.ack.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
+        self.maybe_checkpoint(true).await;
+    }
+
+    /// The tree as stored, reloading position and frontier from the store when unknown.
+    async fn tree(&mut self) -> Result<RootBuilder, LedgerError> {
+        if let Some(t) = &self.tree {
+            return Ok(t.clone());
+        }
+        let unavailable = |e: warden_store::StoreError| LedgerError::Unavailable(e.to_string());
+        let size = self.store.last_seq().await.map_err(unavailable)?.map_or(0, |s| s + 1);
+        let tree = with_stored_hashes(&*self.store, |r| RootBuilder::from_reader(size, r)).await?;
+        if self.last_checkpoint.is_none() {
+            self.last_checkpoint = self.store.latest_checkpoint().await.map_err(unavailable)?.map(|c| c.size);
+        }
+        self.tree = Some(tree.clone());
+        Ok(tree)
+    }
+
+    async fn write_batch(&mut self, batch: &mut [Request]) -> Result<u64, LedgerError> {
+        let mut tree = self.tree().await?;
+        let first = tree.size();
+        let first_index = stored_hash_count(first);
+        let entries: Vec<LedgerEntry> = batch
+            .iter_mut()
+            .enumerate()
+            .map(|(i, r)| entry(first + i as u64, &mut r.item))
+            .collect();
+        let mut hashes = Vec::with_capacity(entries.len() * 2);
+        for e in &entries {
+            tree.push_emitting(Hash(e.leaf_hash), &mut hashes);
+        }
+        let tree_hashes: Vec<TreeHash> = hashes
+            .iter()
+            .enumerate()
+            .map(|(i, h)| TreeHash {
+                index: first_index + i as u64,
+                hash: h.0,
+            })
+            .collect();
+        self.store
+            .append_entries(&entries, &tree_hashes)
+            .await
+            .map_err(|e| LedgerError::Unavailable(e.to_string()))?;
+        self.tree = Some(tree);
+        Ok(first)
+    }
+
+    /// Signs and stores a checkpoint when enough entries or time have passed since the last.
+    async fn maybe_checkpoint(&mut self, timer: bool) {
+        let Some(tree) = self.tree.clone() else {
+            if timer {
+                // Load the tree so an idle server still checkpoints what it has.
+                if self.tree().await.is_err() {
+                    return;
+                }
+                return Box::pin(self.maybe_checkpoint(false)).await;
+            }
+            return;
+        };
+        let size = tree.size();
+        let since = size.saturating_sub(self.last_checkpoint.unwrap_or(0));
+        let due = self.last_checkpoint != Some(size)
+            && size > 0
+            && (since >= self.config.checkpoint_every
+                || self.last_checkpoint_at.elapsed() >= self.config.checkpoint_interval);
+        if !due {
+            return;
+        }
+        let checkpoint = Checkpoint::new(self.config.signer.name(), size, tree.root());
+        let note = match checkpoint.sign(&self.config.signer) {
+            Ok(n) => n,
             Err(e) => {
-                tracing::error!(error = %e, "ledger write failed; refusing events until it recovers");
-                next_seq = None;
-                for r in batch.drain(..) {
-                    let _ = r.ack.send(Err(e.clone()));
-                }
+                tracing::error!(error = %e, "cannot sign a ledger checkpoint");
+                return;
+            }
+        };
+        let stored = StoredCheckpoint {
+            size,
+            note,
+            created_at: self.clock.now(),
+        };
+        if let Err(e) = self.store.insert_checkpoint(&stored).await {
+            tracing::error!(error = %e, "cannot store a ledger checkpoint");
+            return;
+        }
+        self.last_checkpoint = Some(size);
+        self.last_checkpoint_at = Instant::now();
+        metrics::gauge!("warden_ledger_checkpoint_size").set(size as f64);
+        if let Some(dir) = &self.config.checkpoint_dir {
+            if let Err(e) = publish(dir, &stored) {
+                tracing::error!(error = %e, dir = %dir.display(), "cannot copy a checkpoint to the checkpoint directory");
             }
         }
     }
 }
 
-async fn write_batch(
-    store: &dyn Store,
-    next_seq: &mut Option<u64>,
-    batch: &mut [Request],
-) -> Result<u64, LedgerError> {
-    let unavailable = |e: warden_store::StoreError| LedgerError::Unavailable(e.to_string());
-    let first = match *next_seq {
-        Some(s) => s,
-        None => store
-            .last_seq()
-            .await
-            .map_err(unavailable)?
-            .map_or(0, |s| s + 1),
-    };
-    let entries: Vec<LedgerEntry> = batch
-        .iter_mut()
-        .enumerate()
-        .map(|(i, r)| entry(first + i as u64, &mut r.item))
-        .collect();
-    store.append_entries(&entries).await.map_err(unavailable)?;
-    *next_seq = Some(first + entries.len() as u64);
-    Ok(first)
+/// Writes a checkpoint to `<dir>/<size>.checkpoint` and atomically replaces `latest.checkpoint`.
+fn publish(dir: &std::path::Path, checkpoint: &StoredCheckpoint) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join(format!("{}.checkpoint", checkpoint.size)), &checkpoint.note)?;
+    let tmp = dir.join(".latest.checkpoint.tmp");
+    std::fs::write(&tmp, &checkpoint.note)?;
+    std::fs::rename(tmp, dir.join("latest.checkpoint"))
 }

@@ -55,6 +55,16 @@ pub struct LedgerConfig {
     /// How long a request waits for its event to be durable before it is refused.
     #[serde(with = "humantime_serde_str")]
     pub write_timeout: Duration,
+    /// The checkpoint signing key (a `PRIVATE+KEY+…` signed-note key). Default:
+    /// `<data_dir>/ledger-signing-key`, created on first start. Never stored in the database.
+    pub signing_key_file: Option<PathBuf>,
+    /// Sign a checkpoint after this many new entries…
+    pub checkpoint_every: u64,
+    /// …or after this long, whichever comes first.
+    #[serde(with = "humantime_serde_str")]
+    pub checkpoint_interval: Duration,
+    /// Also copy every checkpoint into this directory, so a copy lives outside Warden's database.
+    pub checkpoint_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -70,6 +80,10 @@ impl Default for Config {
             ledger: LedgerConfig {
                 max_batch: 4096,
                 write_timeout: Duration::from_secs(5),
+                signing_key_file: None,
+                checkpoint_every: 1000,
+                checkpoint_interval: Duration::from_secs(10),
+                checkpoint_dir: None,
             },
         }
     }
@@ -139,6 +153,12 @@ impl Config {
         if self.ledger.max_batch == 0 {
             problems.push("ledger.max_batch: must be at least 1".to_owned());
         }
+        if self.ledger.checkpoint_every == 0 {
+            problems.push("ledger.checkpoint_every: must be at least 1".to_owned());
+        }
+        if self.ledger.checkpoint_interval.is_zero() {
+            problems.push("ledger.checkpoint_interval: must be longer than 0s".to_owned());
+        }
         if self.ledger.write_timeout.is_zero() {
             problems.push("ledger.write_timeout: must be longer than 0s".to_owned());
         }
@@ -150,6 +170,14 @@ impl Config {
                 problems.join("; ")
             )))
         }
+    }
+
+    /// Where the checkpoint signing key is kept.
+    pub fn signing_key_path(&self) -> PathBuf {
+        self.ledger
+            .signing_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("ledger-signing-key"))
     }
 
     /// The SQLite database file inside the data directory.

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use warden_core::admin::BOOTSTRAP_ADMIN;
 use warden_core::{Admin, Clock, Credential, CredentialKind};
+use warden_ledger::Signer;
 use warden_store::{PostgresStore, SqliteStore, Store, StoreError};
 
 use crate::api::{self, App};
@@ -42,6 +43,14 @@ pub enum ServeError {
     /// The database could not be opened.
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// The ledger signing key could not be read or created.
+    #[error("ledger signing key {path}: {reason}")]
+    SigningKey {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -103,19 +112,26 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         Some(url) => Arc::new(PostgresStore::connect(url, 16).await?),
         None => Arc::new(SqliteStore::open(&config.sqlite_path()).await?),
     };
+    let signer = load_or_create_signer(&config.signing_key_path())?;
     let new_admin_token = bootstrap_admin(&*store, &config.data_dir, &*clock).await?;
+    let verifier = signer.verifier();
     let ledger = LedgerWriter::start(
         store.clone(),
         clock.clone(),
         WriterConfig {
             max_batch: config.ledger.max_batch,
             write_timeout: config.ledger.write_timeout,
+            signer,
+            checkpoint_every: config.ledger.checkpoint_every,
+            checkpoint_interval: config.ledger.checkpoint_interval,
+            checkpoint_dir: config.ledger.checkpoint_dir.clone(),
         },
     );
     let app = Arc::new(App {
         auth: Authenticator::new(store.clone(), clock.clone(), config.auth.cache_ttl),
         store: store.clone(),
         ledger,
+        verifier,
         clock,
         metrics: metrics_handle(),
     });
@@ -230,6 +246,28 @@ async fn bootstrap_admin(
             Ok(None)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads the checkpoint signing key, or creates one (mode 0600) on first start. Its name, the
+/// log's origin, is `warden-` and eight random hex digits, so two deployments never share one.
+fn load_or_create_signer(path: &Path) -> Result<Signer, ServeError> {
+    let fail = |reason: String| ServeError::SigningKey {
+        path: path.to_owned(),
+        reason,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => Signer::parse(text.trim()).map_err(|e| fail(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let suffix = uuid::Uuid::new_v4().simple().to_string();
+            let signer = Signer::generate(&format!("warden-{}", &suffix[..8])).map_err(|e| fail(e.to_string()))?;
+            let mut file = create_private_file(path).map_err(|e| fail(e.to_string()))?;
+            writeln!(file, "{}", signer.to_key_string())
+                .and_then(|()| file.sync_all())
+                .map_err(|e| fail(e.to_string()))?;
+            Ok(signer)
+        }
+        Err(e) => Err(fail(e.to_string())),
     }
 }
 

@@ -41,6 +41,9 @@ impl TestServer {
             max_body_bytes: 4096,
             ..Config::default()
         };
+        let mut config = config;
+        config.ledger.checkpoint_every = 5;
+        config.ledger.checkpoint_dir = Some(dir.path().join("published"));
         let clock = Arc::new(ManualClock::new(SystemClock.now()));
         let running = server::start(&config, clock.clone())
             .await
@@ -709,6 +712,80 @@ async fn restart_keeps_everything(backend: Backend) {
     t.stop().await;
 }
 
+async fn text(t: &TestServer, path: &str) -> (StatusCode, String) {
+    let resp = t.http.get(format!("{}{path}", t.base)).send().await.unwrap();
+    (resp.status(), resp.text().await.unwrap())
+}
+
+async fn ledger_checkpoints_and_proofs(backend: Backend) {
+    let t = TestServer::start(backend).await;
+    for i in 0..4 {
+        t.account(&format!("acct-{i}")).await;
+    }
+    // 8 entries so far (an event and an outcome per change); checkpoints every 5.
+    let (s, key) = text(&t, "/v1/ledger/key").await;
+    assert_eq!(s, StatusCode::OK);
+    let verifier = warden_ledger::Verifier::parse(key.trim()).unwrap();
+    let mut latest = None;
+    for _ in 0..100 {
+        let (s, note) = text(&t, "/v1/ledger/checkpoint").await;
+        if s == StatusCode::OK {
+            let cp = warden_ledger::Checkpoint::open(&note, &verifier).unwrap();
+            if cp.size >= 5 {
+                latest = Some((cp, note));
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (cp, note) = latest.expect("a checkpoint is signed after 5 entries");
+    assert_eq!(cp.origin, verifier.name());
+    // The same note was published outside the database.
+    let published = std::fs::read_to_string(t.dir.path().join(format!("published/{}.checkpoint", cp.size))).unwrap();
+    assert_eq!(published, note);
+
+    // Every entry's inclusion proof verifies against the signed root.
+    for seq in 0..cp.size {
+        let (s, answer) = t.get(&format!("/v1/ledger/proof/inclusion?seq={seq}&size={}", cp.size), &t.admin).await;
+        assert_eq!(s, StatusCode::OK, "{answer}");
+        let proof: warden_ledger::InclusionProof = serde_json::from_value(answer["proof"].clone()).unwrap();
+        let leaf: warden_ledger::Hash = answer["leaf_hash"].as_str().unwrap().parse().unwrap();
+        proof.verify(&leaf, &cp.root).unwrap();
+    }
+    // And the leaf hashes are those of the served entries.
+    let (_, page) = t.get("/v1/ledger/entries?from=0&limit=3", &t.admin).await;
+    let e0 = &page["entries"][0];
+    assert_eq!(
+        warden_ledger::leaf_hash(e0["body"].as_str().unwrap().as_bytes()).to_hex(),
+        e0["leaf_hash"].as_str().unwrap()
+    );
+    assert_eq!(page["next"], 3);
+
+    // Consistency between an early size and the checkpoint.
+    let (s, proof) = t.get(&format!("/v1/ledger/proof/consistency?old=2&new={}", cp.size), &t.admin).await;
+    assert_eq!(s, StatusCode::OK, "{proof}");
+    let proof: warden_ledger::ConsistencyProof = serde_json::from_value(proof).unwrap();
+    let (_, entries) = t.get("/v1/ledger/entries?from=0&limit=2", &t.admin).await;
+    let mut old = warden_ledger::RootBuilder::new();
+    for e in entries["entries"].as_array().unwrap() {
+        old.push(warden_ledger::leaf_hash(e["body"].as_str().unwrap().as_bytes()));
+    }
+    proof.verify(&old.root(), &cp.root).unwrap();
+
+    // Bad requests are named.
+    let (s, p) = t.get("/v1/ledger/proof/inclusion?seq=999999&size=5", &t.admin).await;
+    assert_problem(s, &p, StatusCode::BAD_REQUEST, "validation");
+    assert_eq!(p["field"], "seq");
+    let (s, p) = t.get("/v1/ledger/proof/consistency?old=9&new=999999", &t.admin).await;
+    assert_problem(s, &p, StatusCode::BAD_REQUEST, "validation");
+    let (s, _) = text(&t, "/v1/ledger/checkpoints/999999").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, list) = t.call(reqwest::Method::GET, "/v1/ledger/checkpoints", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(list.as_array().unwrap().iter().any(|c| c["size"] == cp.size));
+    t.stop().await;
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -731,4 +808,5 @@ on_both_backends!(
     last_used_is_recorded,
     health_metrics_openapi,
     restart_keeps_everything,
+    ledger_checkpoints_and_proofs,
 );

@@ -94,6 +94,29 @@ pub struct LedgerEntry {
     pub target: Option<String>,
     /// Canonical bytes.
     pub body: Vec<u8>,
+    /// RFC 6962 leaf hash of `body`, as computed by the writer.
+    pub leaf_hash: [u8; 32],
+}
+
+/// One stored hash of the ledger's Merkle tree, at its permanent storage index (see
+/// `warden-ledger`'s `tree` module).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeHash {
+    /// Storage index.
+    pub index: u64,
+    /// The hash.
+    pub hash: [u8; 32],
+}
+
+/// A signed checkpoint of the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// Tree size it commits to.
+    pub size: u64,
+    /// The signed note, exactly as signed.
+    pub note: String,
+    /// When it was made.
+    pub created_at: Timestamp,
 }
 
 /// A filter over recorded events. Results come in ledger order, oldest first.
@@ -165,8 +188,23 @@ pub trait Store: Send + Sync + 'static {
     /// Records credential uses: `last_used_at` only moves forward.
     async fn record_usage(&self, uses: &[Usage]) -> Result<()>;
 
-    /// Appends ledger entries in one transaction. Sequence numbers must follow the last stored.
-    async fn append_entries(&self, entries: &[LedgerEntry]) -> Result<()>;
+    /// Appends ledger entries and the Merkle tree hashes they complete, in one transaction.
+    /// Sequence numbers must follow the last stored; a taken position is a
+    /// [`StoreError::Conflict`].
+    async fn append_entries(&self, entries: &[LedgerEntry], tree: &[TreeHash]) -> Result<()>;
+    /// Stored tree hashes by storage index, in the order asked; a missing one is
+    /// [`StoreError::NotFound`].
+    async fn tree_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>>;
+    /// Ledger entries with `seq >= from`, in order, at most `limit`.
+    async fn entries(&self, from: u64, limit: u32) -> Result<Vec<LedgerEntry>>;
+    /// Stores a checkpoint; one per size.
+    async fn insert_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<()>;
+    /// The checkpoint with the largest size.
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>>;
+    /// The checkpoint at exactly `size`.
+    async fn checkpoint(&self, size: u64) -> Result<Option<StoredCheckpoint>>;
+    /// Every checkpoint, smallest first.
+    async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>>;
     /// The highest stored sequence number.
     async fn last_seq(&self) -> Result<Option<u64>>;
     /// Events matching `query`, each with its outcome joined in.

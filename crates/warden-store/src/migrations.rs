@@ -18,7 +18,7 @@ pub struct Migration {
 /// Every migration, oldest first.
 pub const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
-    name: "accounts, keys, admins and the ledger",
+    name: "accounts, keys, admins, the ledger, its Merkle tree and checkpoints",
     sql: "
 CREATE TABLE admins (
     name TEXT PRIMARY KEY,
@@ -58,11 +58,21 @@ CREATE TABLE ledger_entries (
     account TEXT,
     category TEXT NOT NULL,
     target TEXT,
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    leaf_hash TEXT NOT NULL
 );
 CREATE INDEX ledger_entries_account ON ledger_entries (account, seq);
 CREATE INDEX ledger_entries_time ON ledger_entries (time);
-CREATE INDEX ledger_entries_outcome ON ledger_entries (event_id) WHERE kind = 'outcome'
+CREATE INDEX ledger_entries_outcome ON ledger_entries (event_id) WHERE kind = 'outcome';
+CREATE TABLE ledger_tree (
+    idx BIGINT PRIMARY KEY,
+    hash TEXT NOT NULL
+);
+CREATE TABLE ledger_checkpoints (
+    size BIGINT PRIMARY KEY,
+    note TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+)
 ",
 }];
 

@@ -14,9 +14,10 @@ use warden_core::{Account, Admin, KeyRecord, Timestamp};
 
 use crate::migrations::{statements, MIGRATIONS};
 use crate::rows::{
-    self, AccountRow, AdminRow, FilterValue, KeyRow, ACCOUNT_COLUMNS, ADMIN_COLUMNS, KEY_COLUMNS,
+    self, AccountRow, AdminRow, EntryRow, FilterValue, KeyRow, ACCOUNT_COLUMNS, ADMIN_COLUMNS,
+    ENTRY_COLUMNS, KEY_COLUMNS,
 };
-use crate::{EventQuery, LedgerEntry, Result, Store, StoreError, Usage};
+use crate::{EventQuery, LedgerEntry, Result, Store, StoreError, StoredCheckpoint, TreeHash, Usage};
 
 /// Advisory lock key that serialises migrations across instances ("wardmig" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7761_7264_6d69_67;
@@ -61,6 +62,19 @@ impl PostgresStore {
             .get()
             .await
             .map_err(|e| StoreError::Pool(e.to_string()))
+    }
+}
+
+impl PostgresStore {
+    async fn checkpoints_where(&self, clause: &str, args: &[&(dyn ToSql + Sync)]) -> Result<Vec<StoredCheckpoint>> {
+        let rows = self
+            .client()
+            .await?
+            .query(&format!("SELECT size, note, created_at FROM ledger_checkpoints {clause}"), args)
+            .await?;
+        rows.iter()
+            .map(|r| rows::checkpoint_from(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
+            .collect()
     }
 }
 
@@ -391,7 +405,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn append_entries(&self, entries: &[LedgerEntry]) -> Result<()> {
+    async fn append_entries(&self, entries: &[LedgerEntry], tree: &[TreeHash]) -> Result<()> {
         let mut seq = Vec::with_capacity(entries.len());
         let mut ids = Vec::with_capacity(entries.len());
         let mut kinds = Vec::with_capacity(entries.len());
@@ -400,46 +414,120 @@ impl Store for PostgresStore {
         let mut categories = Vec::with_capacity(entries.len());
         let mut targets = Vec::with_capacity(entries.len());
         let mut bodies = Vec::with_capacity(entries.len());
+        let mut leaves = Vec::with_capacity(entries.len());
         for e in entries {
-            seq.push(i64::try_from(e.seq).map_err(|_| StoreError::Corrupt("seq overflow".into()))?);
+            seq.push(rows::to_i64("seq", e.seq)?);
             ids.push(e.event_id.to_string());
             kinds.push(e.kind.as_str());
             times.push(e.time.as_micros());
             accounts.push(e.account.as_deref());
             categories.push(e.category.as_str());
             targets.push(e.target.as_deref());
-            bodies.push(std::str::from_utf8(&e.body).map_err(|err| {
-                StoreError::Corrupt(format!("entry {} is not UTF-8: {err}", e.seq))
-            })?);
+            bodies.push(
+                std::str::from_utf8(&e.body)
+                    .map_err(|err| StoreError::Corrupt(format!("entry {} is not UTF-8: {err}", e.seq)))?,
+            );
+            leaves.push(rows::hex32(&e.leaf_hash));
         }
-        let c = self.client().await?;
-        let st = c
-            .prepare_cached(
-                "INSERT INTO ledger_entries (seq, event_id, kind, time, account, category, target, body) \
+        let tree_idx = tree
+            .iter()
+            .map(|h| rows::to_i64("tree index", h.index))
+            .collect::<Result<Vec<_>>>()?;
+        let tree_hash: Vec<String> = tree.iter().map(|h| rows::hex32(&h.hash)).collect();
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let st = tx
+            .prepare_cached(&format!(
+                "INSERT INTO ledger_entries ({ENTRY_COLUMNS}) \
                  SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], \
-                 $6::text[], $7::text[], $8::text[])",
+                 $6::text[], $7::text[], $8::text[], $9::text[])"
+            ))
+            .await?;
+        tx.execute(&st, &[&seq, &ids, &kinds, &times, &accounts, &categories, &targets, &bodies, &leaves])
+            .await
+            .map_err(|e| conflict(e, || format!("ledger position {}", seq.first().copied().unwrap_or(0))))?;
+        let st = tx
+            .prepare_cached("INSERT INTO ledger_tree (idx, hash) SELECT * FROM UNNEST($1::bigint[], $2::text[])")
+            .await?;
+        tx.execute(&st, &[&tree_idx, &tree_hash])
+            .await
+            .map_err(|e| conflict(e, || "tree hash".to_owned()))?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn tree_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {
+        let idx = indexes
+            .iter()
+            .map(|&i| rows::to_i64("tree index", i))
+            .collect::<Result<Vec<_>>>()?;
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT t.idx, t.hash FROM UNNEST($1::bigint[]) WITH ORDINALITY AS q(idx, ord) \
+                 LEFT JOIN ledger_tree t ON t.idx = q.idx ORDER BY q.ord",
+                &[&idx],
             )
             .await?;
-        c.execute(
-            &st,
-            &[
-                &seq,
-                &ids,
-                &kinds,
-                &times,
-                &accounts,
-                &categories,
-                &targets,
-                &bodies,
-            ],
-        )
-        .await
-        .map_err(|e| {
-            conflict(e, || {
-                format!("ledger position {}", seq.first().copied().unwrap_or(0))
+        rows.iter()
+            .zip(indexes)
+            .map(|(r, i)| {
+                let hex: Option<String> = r.try_get(1)?;
+                let hex = hex.ok_or_else(|| StoreError::NotFound(format!("tree hash {i}")))?;
+                rows::parse_hex32("tree hash", &hex)
             })
-        })?;
+            .collect()
+    }
+
+    async fn entries(&self, from: u64, limit: u32) -> Result<Vec<LedgerEntry>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE seq >= $1 ORDER BY seq LIMIT $2"),
+                &[&rows::to_i64("seq", from)?, &i64::from(limit)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                LedgerEntry::try_from(EntryRow {
+                    seq: r.try_get(0)?,
+                    event_id: r.try_get(1)?,
+                    kind: r.try_get(2)?,
+                    time: r.try_get(3)?,
+                    account: r.try_get(4)?,
+                    category: r.try_get(5)?,
+                    target: r.try_get(6)?,
+                    body: r.try_get(7)?,
+                    leaf_hash: r.try_get(8)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_checkpoint(&self, cp: &StoredCheckpoint) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO ledger_checkpoints (size, note, created_at) VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING",
+                &[&rows::to_i64("size", cp.size)?, &cp.note, &cp.created_at.as_micros()],
+            )
+            .await?;
         Ok(())
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
+        Ok(self.checkpoints_where("ORDER BY size DESC LIMIT 1", &[]).await?.pop())
+    }
+
+    async fn checkpoint(&self, size: u64) -> Result<Option<StoredCheckpoint>> {
+        let size = rows::to_i64("size", size)?;
+        Ok(self.checkpoints_where("WHERE size = $1", &[&size]).await?.pop())
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>> {
+        self.checkpoints_where("ORDER BY size", &[]).await
     }
 
     async fn last_seq(&self) -> Result<Option<u64>> {

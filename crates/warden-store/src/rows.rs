@@ -196,3 +196,76 @@ pub fn event_query_sql(filter: &str, limit: u32) -> String {
          WHERE {filter} ORDER BY e.seq LIMIT {limit}"
     )
 }
+
+/// A 32-byte hash as stored: lowercase hex.
+pub fn hex32(h: &[u8; 32]) -> String {
+    hex::encode(h)
+}
+
+/// Reads a stored 32-byte hash; `what` names it in the error.
+pub fn parse_hex32(what: &str, s: &str) -> Result<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s, &mut out).map_err(|e| corrupt(what, e))?;
+    Ok(out)
+}
+
+/// The `ledger_entries` columns, in `ENTRY_COLUMNS` order.
+pub struct EntryRow {
+    /// `seq`
+    pub seq: i64,
+    /// `event_id`
+    pub event_id: String,
+    /// `kind`
+    pub kind: String,
+    /// `time`
+    pub time: i64,
+    /// `account`
+    pub account: Option<String>,
+    /// `category`
+    pub category: String,
+    /// `target`
+    pub target: Option<String>,
+    /// `body`
+    pub body: String,
+    /// `leaf_hash`
+    pub leaf_hash: String,
+}
+
+/// Column list matching [`EntryRow`].
+pub const ENTRY_COLUMNS: &str = "seq, event_id, kind, time, account, category, target, body, leaf_hash";
+
+impl TryFrom<EntryRow> for crate::LedgerEntry {
+    type Error = StoreError;
+    fn try_from(r: EntryRow) -> Result<Self> {
+        let what = format!("ledger entry {}", r.seq);
+        Ok(crate::LedgerEntry {
+            seq: u64::try_from(r.seq).map_err(|e| corrupt(&what, e))?,
+            event_id: r.event_id.parse().map_err(|e| corrupt(&what, e))?,
+            kind: match r.kind.as_str() {
+                "event" => crate::EntryKind::Event,
+                "outcome" => crate::EntryKind::Outcome,
+                other => return Err(corrupt(&what, format!("unknown kind `{other}`"))),
+            },
+            time: Timestamp::from_micros(r.time),
+            account: r.account,
+            category: r.category,
+            target: r.target,
+            body: r.body.into_bytes(),
+            leaf_hash: parse_hex32(&what, &r.leaf_hash)?,
+        })
+    }
+}
+
+/// A stored checkpoint row.
+pub fn checkpoint_from(size: i64, note: String, created_at: i64) -> Result<crate::StoredCheckpoint> {
+    Ok(crate::StoredCheckpoint {
+        size: u64::try_from(size).map_err(|e| corrupt("checkpoint size", e))?,
+        note,
+        created_at: Timestamp::from_micros(created_at),
+    })
+}
+
+/// A `u64` position as the `BIGINT` both backends store.
+pub fn to_i64(what: &str, v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} {v} is beyond the storable range")))
+}

@@ -16,9 +16,10 @@ use warden_core::{Account, Admin, KeyRecord, Timestamp};
 
 use crate::migrations::{statements, MIGRATIONS};
 use crate::rows::{
-    self, AccountRow, AdminRow, FilterValue, KeyRow, ACCOUNT_COLUMNS, ADMIN_COLUMNS, KEY_COLUMNS,
+    self, AccountRow, AdminRow, EntryRow, FilterValue, KeyRow, ACCOUNT_COLUMNS, ADMIN_COLUMNS,
+    ENTRY_COLUMNS, KEY_COLUMNS,
 };
-use crate::{EventQuery, LedgerEntry, Result, Store, StoreError, Usage};
+use crate::{EventQuery, LedgerEntry, Result, Store, StoreError, StoredCheckpoint, TreeHash, Usage};
 
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
@@ -117,6 +118,20 @@ impl SqliteStore {
             result
         })
         .await?
+    }
+}
+
+impl SqliteStore {
+    async fn checkpoints_where(&self, clause: &'static str, arg: Option<i64>) -> Result<Vec<StoredCheckpoint>> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&format!("SELECT size, note, created_at FROM ledger_checkpoints {clause}"))?;
+            let params: Vec<i64> = arg.into_iter().collect();
+            let rows = st
+                .query_map(rusqlite::params_from_iter(params), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<Vec<(i64, String, i64)>>>()?;
+            rows.into_iter().map(|(s, n, t)| rows::checkpoint_from(s, n, t)).collect()
+        })
+        .await
     }
 }
 
@@ -463,20 +478,20 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn append_entries(&self, entries: &[LedgerEntry]) -> Result<()> {
+    async fn append_entries(&self, entries: &[LedgerEntry], tree: &[TreeHash]) -> Result<()> {
         let entries = entries.to_vec();
+        let tree = tree.to_vec();
         self.write(move |c| {
             let tx = c.transaction()?;
             {
-                let mut st = tx.prepare_cached(
-                    "INSERT INTO ledger_entries (seq, event_id, kind, time, account, category, target, body) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?;
+                let mut st = tx.prepare_cached(&format!(
+                    "INSERT INTO ledger_entries ({ENTRY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                ))?;
                 for e in &entries {
                     let body = std::str::from_utf8(&e.body)
                         .map_err(|err| StoreError::Corrupt(format!("entry {} is not UTF-8: {err}", e.seq)))?;
                     st.execute(params![
-                        i64::try_from(e.seq).map_err(|_| StoreError::Corrupt("seq overflow".into()))?,
+                        rows::to_i64("seq", e.seq)?,
                         e.event_id.to_string(),
                         e.kind.as_str(),
                         e.time.as_micros(),
@@ -484,6 +499,7 @@ impl Store for SqliteStore {
                         e.category,
                         e.target,
                         body,
+                        rows::hex32(&e.leaf_hash),
                     ])
                     .map_err(|err| {
                         if is_unique_violation(&err) {
@@ -493,11 +509,94 @@ impl Store for SqliteStore {
                         }
                     })?;
                 }
+                let mut st = tx.prepare_cached("INSERT INTO ledger_tree (idx, hash) VALUES (?1, ?2)")?;
+                for h in &tree {
+                    st.execute(params![rows::to_i64("tree index", h.index)?, rows::hex32(&h.hash)])
+                        .map_err(|err| {
+                            if is_unique_violation(&err) {
+                                StoreError::Conflict(format!("tree hash {}", h.index))
+                            } else {
+                                err.into()
+                            }
+                        })?;
+                }
             }
             tx.commit()?;
             Ok(())
         })
         .await
+    }
+
+    async fn tree_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {
+        let indexes = indexes.to_vec();
+        self.read(move |c| {
+            let mut st = c.prepare_cached("SELECT hash FROM ledger_tree WHERE idx = ?1")?;
+            indexes
+                .iter()
+                .map(|&i| {
+                    let hex: Option<String> = st
+                        .query_row([rows::to_i64("tree index", i)?], |r| r.get(0))
+                        .optional()?;
+                    let hex = hex.ok_or_else(|| StoreError::NotFound(format!("tree hash {i}")))?;
+                    rows::parse_hex32("tree hash", &hex)
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn entries(&self, from: u64, limit: u32) -> Result<Vec<LedgerEntry>> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE seq >= ?1 ORDER BY seq LIMIT ?2"
+            ))?;
+            let rows = st
+                .query_map(params![rows::to_i64("seq", from)?, limit], |r| {
+                    Ok(EntryRow {
+                        seq: r.get(0)?,
+                        event_id: r.get(1)?,
+                        kind: r.get(2)?,
+                        time: r.get(3)?,
+                        account: r.get(4)?,
+                        category: r.get(5)?,
+                        target: r.get(6)?,
+                        body: r.get(7)?,
+                        leaf_hash: r.get(8)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().map(LedgerEntry::try_from).collect()
+        })
+        .await
+    }
+
+    async fn insert_checkpoint(&self, cp: &StoredCheckpoint) -> Result<()> {
+        let cp = cp.clone();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO ledger_checkpoints (size, note, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (size) DO NOTHING",
+                params![rows::to_i64("size", cp.size)?, cp.note, cp.created_at.as_micros()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
+        self.checkpoints_where("ORDER BY size DESC LIMIT 1", None)
+            .await
+            .map(|mut v| v.pop())
+    }
+
+    async fn checkpoint(&self, size: u64) -> Result<Option<StoredCheckpoint>> {
+        let size = rows::to_i64("size", size)?;
+        self.checkpoints_where("WHERE size = ?1", Some(size))
+            .await
+            .map(|mut v| v.pop())
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>> {
+        self.checkpoints_where("ORDER BY size", None).await
     }
 
     async fn last_seq(&self) -> Result<Option<u64>> {

@@ -93,8 +93,9 @@ impl RootBuilder {
     }
 
     /// Like [`RootBuilder::push`], also appending to `out` the hashes storage gets for this leaf:
-    /// the leaf hash and each perfect subtree it completes, lowest first.
-    pub(crate) fn push_emitting(&mut self, leaf_hash: Hash, out: &mut Vec<Hash>) {
+    /// the leaf hash and each perfect subtree it completes, lowest first. The ledger writer uses
+    /// it to store a batch's tree hashes without reading anything back.
+    pub fn push_emitting(&mut self, leaf_hash: Hash, out: &mut Vec<Hash>) {
         let mut h = leaf_hash;
         out.push(h);
         let mut s = self.size;

@@ -11,6 +11,7 @@ mod events;
 mod extract;
 mod health;
 mod keys;
+mod ledger;
 pub mod problem;
 mod whoami;
 
@@ -44,6 +45,8 @@ pub struct App {
     pub ledger: LedgerWriter,
     /// Credential verification.
     pub auth: Authenticator,
+    /// The public half of the checkpoint signing key.
+    pub verifier: warden_ledger::Verifier,
     /// Where "now" comes from.
     pub clock: Arc<dyn Clock>,
     /// Renders `/metrics`.
@@ -176,6 +179,7 @@ pub fn router(app: AppState, max_body_bytes: usize) -> Router {
         .merge(admins::routes())
         .merge(events::routes())
         .merge(whoami::routes())
+        .merge(ledger::routes())
         .split_for_parts();
     let openapi: Arc<str> = openapi.to_json().unwrap_or_default().into();
     api.route(
