@@ -15,7 +15,8 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 /// Environment variables that belong to the CLI, not to the server's configuration.
-const CLI_ONLY_VARS: &[&str] = &["url", "token"];
+/// (`WARDEN_LOG` is read by the binary's logger, `WARDEN_TEST_PG` by the test suite.)
+const CLI_ONLY_VARS: &[&str] = &["url", "token", "log", "test_pg"];
 
 /// The server's configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,7 +131,7 @@ impl Config {
             .merge(
                 Env::prefixed("WARDEN_")
                     .split("__")
-                    .filter(|k| !CLI_ONLY_VARS.contains(&k.as_str())),
+                    .filter(|k| !CLI_ONLY_VARS.iter().any(|v| k.as_str().eq_ignore_ascii_case(v))),
             )
             .merge(Serialized::defaults(overrides));
         let config: Config = figment.extract().map_err(|e| ConfigError(describe(e)))?;

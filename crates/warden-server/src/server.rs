@@ -43,6 +43,9 @@ pub enum ServeError {
     /// The database could not be opened.
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// Another server holds the data directory.
+    #[error("data directory {0} is in use by another `warden serve` (lock file {0}/lock)")]
+    DataDirInUse(PathBuf),
     /// The ledger signing key could not be read or created.
     #[error("ledger signing key {path}: {reason}")]
     SigningKey {
@@ -108,11 +111,13 @@ fn metrics_handle() -> PrometheusHandle {
 /// Starts a server with `config`, reading time from `clock`.
 pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, ServeError> {
     prepare_data_dir(&config.data_dir)?;
+    let dir_lock = lock_data_dir(&config.data_dir)?;
     let store: Arc<dyn Store> = match &config.database_url {
         Some(url) => Arc::new(PostgresStore::connect(url, 16).await?),
         None => Arc::new(SqliteStore::open(&config.sqlite_path()).await?),
     };
     let signer = load_or_create_signer(&config.signing_key_path())?;
+    claim_ledger(&*store, &signer, &config.signing_key_path()).await?;
     let new_admin_token = bootstrap_admin(&*store, &config.data_dir, &*clock).await?;
     let verifier = signer.verifier();
     let ledger = LedgerWriter::start(
@@ -151,6 +156,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
     let (shutdown, mut stopped) = watch::channel(false);
     let router = api::router(app.clone(), config.max_body_bytes);
     let task = tokio::spawn(async move {
+        // Held until the server stops: one server per data directory.
+        let _dir_lock = dir_lock;
         let usage_app = app.clone();
         let mut usage_stop = stopped.clone();
         let usage = tokio::spawn(async move {
@@ -202,6 +209,23 @@ fn prepare_data_dir(dir: &Path) -> Result<(), ServeError> {
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir).map_err(data_dir_error(dir))
+}
+
+/// Takes the data directory's exclusive lock, released when the returned file is dropped (or the
+/// process dies).
+fn lock_data_dir(dir: &Path) -> Result<std::fs::File, ServeError> {
+    let path = dir.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(data_dir_error(dir))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ServeError::DataDirInUse(dir.to_owned())),
+        Err(std::fs::TryLockError::Error(e)) => Err(data_dir_error(dir)(e)),
+    }
 }
 
 /// Creates a file readable only by its owner, failing if it exists.
@@ -268,6 +292,24 @@ fn load_or_create_signer(path: &Path) -> Result<Signer, ServeError> {
             Ok(signer)
         }
         Err(e) => Err(fail(e.to_string())),
+    }
+}
+
+/// Every instance sharing a database must sign checkpoints with the same key, or outside
+/// verifiers would see two logs. The first start records the key; later starts must match it.
+async fn claim_ledger(store: &dyn Store, signer: &Signer, path: &Path) -> Result<(), ServeError> {
+    let ours = signer.verifier().to_key_string();
+    let recorded = store.setting_or_insert("ledger.verifier_key", &ours).await?;
+    if recorded == ours {
+        Ok(())
+    } else {
+        Err(ServeError::SigningKey {
+            path: path.to_owned(),
+            reason: format!(
+                "this database's ledger is signed by `{recorded}`, but this key is `{ours}`; \
+                 point ledger.signing_key_file at the key the other instances use"
+            ),
+        })
     }
 }
 

@@ -29,6 +29,10 @@ struct TestServer {
 
 impl TestServer {
     async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    async fn start_with(backend: Backend, tune: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = match backend {
             Backend::Sqlite => None,
@@ -44,6 +48,7 @@ impl TestServer {
         let mut config = config;
         config.ledger.checkpoint_every = 5;
         config.ledger.checkpoint_dir = Some(dir.path().join("published"));
+        tune(&mut config);
         let clock = Arc::new(ManualClock::new(SystemClock.now()));
         let running = server::start(&config, clock.clone())
             .await
@@ -786,6 +791,74 @@ async fn ledger_checkpoints_and_proofs(backend: Backend) {
     t.stop().await;
 }
 
+/// Holds the ledger table locked from outside Warden, as a stuck or failing database would.
+enum OutsideLock {
+    Sqlite(rusqlite::Connection),
+    Postgres(tokio_postgres::Client),
+}
+
+impl OutsideLock {
+    async fn take(t: &TestServer) -> Self {
+        match &t.db {
+            None => {
+                let c = rusqlite::Connection::open(t.dir.path().join("data/warden.db")).unwrap();
+                c.execute_batch("BEGIN EXCLUSIVE").unwrap();
+                Self::Sqlite(c)
+            }
+            Some(db) => {
+                let c = db.client().await;
+                c.batch_execute("BEGIN; LOCK TABLE ledger_entries IN ACCESS EXCLUSIVE MODE").await.unwrap();
+                Self::Postgres(c)
+            }
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            Self::Sqlite(c) => c.execute_batch("ROLLBACK").unwrap(),
+            Self::Postgres(c) => c.batch_execute("ROLLBACK").await.unwrap(),
+        }
+    }
+}
+
+async fn fails_closed_and_recovers(backend: Backend) {
+    let t = TestServer::start_with(backend, |c| c.ledger.write_timeout = Duration::from_millis(500)).await;
+    t.account("before").await;
+    let key = t.key("before").await;
+    let lock = OutsideLock::take(&t).await;
+
+    // Nothing that needs recording goes through, and readiness says why.
+    let (s, p) = t.post("/v1/accounts", &t.admin, json!({"name": "during", "owner": "a@b.co", "purpose": "x"})).await;
+    assert_problem(s, &p, StatusCode::SERVICE_UNAVAILABLE, "ledger-unavailable");
+    let (s, p) = t.whoami(&key).await;
+    assert_problem(s, &p, StatusCode::SERVICE_UNAVAILABLE, "ledger-unavailable");
+    let (s, ready) = t.call(reqwest::Method::GET, "/readyz", None, None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
+    assert_eq!(ready["ledger"]["ok"], false);
+
+    // Back without a restart.
+    lock.release().await;
+    let mut ready = false;
+    for _ in 0..100 {
+        if t.call(reqwest::Method::GET, "/readyz", None, None).await.0 == StatusCode::OK {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "/readyz never recovered");
+    t.account("after").await;
+    assert_eq!(t.whoami(&key).await.0, StatusCode::OK);
+
+    // The refused change was not made, and the sequence has no gap.
+    let (s, _) = t.get("/v1/accounts/during", &t.admin).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, page) = t.get("/v1/ledger/entries?limit=10000", &t.admin).await;
+    let seqs: Vec<u64> = page["entries"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>());
+    t.stop().await;
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -809,4 +882,5 @@ on_both_backends!(
     health_metrics_openapi,
     restart_keeps_everything,
     ledger_checkpoints_and_proofs,
+    fails_closed_and_recovers,
 );

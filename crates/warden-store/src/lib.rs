@@ -189,8 +189,10 @@ pub trait Store: Send + Sync + 'static {
     async fn record_usage(&self, uses: &[Usage]) -> Result<()>;
 
     /// Appends ledger entries and the Merkle tree hashes they complete, in one transaction.
-    /// Sequence numbers must follow the last stored; a taken position is a
-    /// [`StoreError::Conflict`].
+    /// The first entry's `seq` must be the next free position, checked inside the transaction
+    /// (under a lock that serialises writers from every instance sharing the database); otherwise
+    /// nothing is written and the result is [`StoreError::Conflict`], so a writer that lost a race
+    /// reloads and retries instead of forking the ledger.
     async fn append_entries(&self, entries: &[LedgerEntry], tree: &[TreeHash]) -> Result<()>;
     /// Stored tree hashes by storage index, in the order asked; a missing one is
     /// [`StoreError::NotFound`].
@@ -205,6 +207,9 @@ pub trait Store: Send + Sync + 'static {
     async fn checkpoint(&self, size: u64) -> Result<Option<StoredCheckpoint>>;
     /// Every checkpoint, smallest first.
     async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>>;
+    /// Stores `value` under `name` unless a value is already there; returns the stored value.
+    /// Used for settings every instance must agree on (the ledger's signing key).
+    async fn setting_or_insert(&self, name: &str, value: &str) -> Result<String>;
     /// The highest stored sequence number.
     async fn last_seq(&self) -> Result<Option<u64>>;
     /// Events matching `query`, each with its outcome joined in.

@@ -72,6 +72,10 @@ CREATE TABLE ledger_checkpoints (
     size BIGINT PRIMARY KEY,
     note TEXT NOT NULL,
     created_at BIGINT NOT NULL
+);
+CREATE TABLE settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 )
 ",
 }];

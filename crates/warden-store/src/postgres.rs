@@ -20,7 +20,10 @@ use crate::rows::{
 use crate::{EventQuery, LedgerEntry, Result, Store, StoreError, StoredCheckpoint, TreeHash, Usage};
 
 /// Advisory lock key that serialises migrations across instances ("wardmig" in ASCII).
-const MIGRATION_LOCK: i64 = 0x7761_7264_6d69_67;
+const MIGRATION_LOCK: i64 = 0x0077_6172_646d_6967;
+
+/// Advisory lock key held by the instance appending to the ledger ("wardseq").
+const SEQUENCER_LOCK: i64 = 0x0077_6172_6473_6571;
 
 /// A Warden store in a PostgreSQL database.
 #[derive(Clone)]
@@ -436,6 +439,18 @@ impl Store for PostgresStore {
         let tree_hash: Vec<String> = tree.iter().map(|h| rows::hex32(&h.hash)).collect();
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
+        // One sequencer at a time across every instance sharing this database: the lock is held
+        // until commit, and the next free position is checked under it.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SEQUENCER_LOCK]).await?;
+        if let Some(&first) = seq.first() {
+            let next: i64 = tx
+                .query_one("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entries", &[])
+                .await?
+                .get(0);
+            if next != first {
+                return Err(StoreError::Conflict(format!("ledger position {first} (next free is {next})")));
+            }
+        }
         let st = tx
             .prepare_cached(&format!(
                 "INSERT INTO ledger_entries ({ENTRY_COLUMNS}) \
@@ -528,6 +543,16 @@ impl Store for PostgresStore {
 
     async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>> {
         self.checkpoints_where("ORDER BY size", &[]).await
+    }
+
+    async fn setting_or_insert(&self, name: &str, value: &str) -> Result<String> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            &[&name, &value],
+        )
+        .await?;
+        Ok(c.query_one("SELECT value FROM settings WHERE name = $1", &[&name]).await?.get(0))
     }
 
     async fn last_seq(&self) -> Result<Option<u64>> {

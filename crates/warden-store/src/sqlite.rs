@@ -484,6 +484,16 @@ impl Store for SqliteStore {
         self.write(move |c| {
             let tx = c.transaction()?;
             {
+                if let Some(first) = entries.first() {
+                    let next: i64 =
+                        tx.query_row("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entries", [], |r| r.get(0))?;
+                    if next != rows::to_i64("seq", first.seq)? {
+                        return Err(StoreError::Conflict(format!(
+                            "ledger position {} (next free is {next})",
+                            first.seq
+                        )));
+                    }
+                }
                 let mut st = tx.prepare_cached(&format!(
                     "INSERT INTO ledger_entries ({ENTRY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ))?;
@@ -597,6 +607,18 @@ impl Store for SqliteStore {
 
     async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>> {
         self.checkpoints_where("ORDER BY size", None).await
+    }
+
+    async fn setting_or_insert(&self, name: &str, value: &str) -> Result<String> {
+        let (name, value) = (name.to_owned(), value.to_owned());
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                params![name, value],
+            )?;
+            Ok(c.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| r.get(0))?)
+        })
+        .await
     }
 
     async fn last_seq(&self) -> Result<Option<u64>> {

@@ -306,8 +306,8 @@ async fn events(args: EventsArgs) -> Result<()> {
             }
             if table_header {
                 println!(
-                    "{:<6} {:<27} {:<6} {:<16} {:<20} {:<28} {:<6} {}",
-                    "SEQ", "TIME", "CAT", "ACTOR", "VERB", "RESOURCE", "OK", "OUTCOME"
+                    "{:<6} {:<27} {:<6} {:<16} {:<20} {:<28} {:<6} OUTCOME",
+                    "SEQ", "TIME", "CAT", "ACTOR", "VERB", "RESOURCE", "OK"
                 );
                 table_header = false;
             }
