@@ -8,6 +8,7 @@
 //!   expired, revoked).
 //! - [`admin`]: the humans who administer Warden.
 //! - [`event`]: the one record every part of Warden shares.
+//! - [`redact`]: keyed hashes that stand in for sensitive values.
 //!
 //! This crate must not do I/O: no files, no network, no database. Everything here can be unit
 //! tested with values alone.
@@ -19,6 +20,7 @@ pub mod admin;
 pub mod credential;
 pub mod event;
 pub mod key;
+pub mod redact;
 pub mod time;
 
 pub use account::{Account, AccountName, AccountStatus, Email};
@@ -26,6 +28,7 @@ pub use admin::Admin;
 pub use credential::{Credential, CredentialKind, ParseCredentialError, SecretDigest};
 pub use event::Event;
 pub use key::{KeyRecord, KeyState};
+pub use redact::Redactor;
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 
 /// A field of a request failed validation; `field` names it so clients can point at it.

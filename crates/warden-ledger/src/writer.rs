@@ -23,7 +23,13 @@ use tokio::time::Instant;
 use uuid::Uuid;
 use warden_core::event::{Event, Outcome, OutcomeRecord};
 use warden_core::Clock;
-use warden_store::{EntryKind, LedgerEntry, Store, StoredCheckpoint, TreeHash};
+use warden_store::{EntryKind, LedgerEntry, Store, StoreError, StoredCheckpoint, TreeHash};
+
+/// How many times in a row a batch may lose the race for the next position to another instance
+/// before it is refused.
+const MAX_RACES: usize = 64;
+/// How often an idle writer checks for due checkpoints and, when unhealthy, for recovery.
+const TICK: Duration = Duration::from_secs(1);
 
 use crate::tree::{stored_hash_count, HashReader, ReadError, RootBuilder};
 use crate::{leaf_hash, Checkpoint, Hash, Signer};
@@ -230,7 +236,7 @@ struct Sequencer {
 impl Sequencer {
     async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
         let mut batch: Vec<Request> = Vec::with_capacity(self.config.max_batch);
-        let mut tick = tokio::time::interval(self.config.checkpoint_interval.max(Duration::from_millis(10)));
+        let mut tick = tokio::time::interval(TICK.min(self.config.checkpoint_interval));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -239,7 +245,10 @@ impl Sequencer {
                     None => break,
                 },
                 _ = tick.tick() => {
-                    self.maybe_checkpoint(true).await;
+                    if !self.healthy.load(Ordering::Relaxed) {
+                        self.recover().await;
+                    }
+                    self.maybe_checkpoint().await;
                     continue;
                 }
             }
@@ -264,7 +273,7 @@ impl Sequencer {
                     for (i, r) in batch.drain(..).enumerate() {
                         let _ = r.ack.send(Ok(first_seq + i as u64));
                     }
-                    self.maybe_checkpoint(false).await;
+                    self.maybe_checkpoint().await;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "ledger write failed; refusing events until it recovers");
@@ -275,7 +284,7 @@ impl Sequencer {
                 }
             }
         }
-        self.maybe_checkpoint(true).await;
+        self.maybe_checkpoint().await;
     }
 
     /// The tree as stored, reloading position and frontier from the store when unknown.
@@ -294,44 +303,55 @@ impl Sequencer {
     }
 
     async fn write_batch(&mut self, batch: &mut [Request]) -> Result<u64, LedgerError> {
-        let mut tree = self.tree().await?;
-        let first = tree.size();
-        let first_index = stored_hash_count(first);
-        let entries: Vec<LedgerEntry> = batch
-            .iter_mut()
-            .enumerate()
-            .map(|(i, r)| entry(first + i as u64, &mut r.item))
-            .collect();
-        let mut hashes = Vec::with_capacity(entries.len() * 2);
-        for e in &entries {
-            tree.push_emitting(Hash(e.leaf_hash), &mut hashes);
+        for _ in 0..MAX_RACES {
+            let mut tree = self.tree().await?;
+            let first = tree.size();
+            let first_index = stored_hash_count(first);
+            let entries: Vec<LedgerEntry> = batch
+                .iter_mut()
+                .enumerate()
+                .map(|(i, r)| entry(first + i as u64, &mut r.item))
+                .collect();
+            let mut hashes = Vec::with_capacity(entries.len() * 2);
+            for e in &entries {
+                tree.push_emitting(Hash(e.leaf_hash), &mut hashes);
+            }
+            let tree_hashes: Vec<TreeHash> = hashes
+                .iter()
+                .enumerate()
+                .map(|(i, h)| TreeHash {
+                    index: first_index + i as u64,
+                    hash: h.0,
+                })
+                .collect();
+            match self.store.append_entries(&entries, &tree_hashes).await {
+                Ok(()) => {
+                    self.tree = Some(tree);
+                    return Ok(first);
+                }
+                // Another instance sharing the database appended first: reload and go again.
+                Err(StoreError::Conflict(_)) => self.tree = None,
+                Err(e) => return Err(LedgerError::Unavailable(e.to_string())),
+            }
         }
-        let tree_hashes: Vec<TreeHash> = hashes
-            .iter()
-            .enumerate()
-            .map(|(i, h)| TreeHash {
-                index: first_index + i as u64,
-                hash: h.0,
-            })
-            .collect();
-        self.store
-            .append_entries(&entries, &tree_hashes)
-            .await
-            .map_err(|e| LedgerError::Unavailable(e.to_string()))?;
-        self.tree = Some(tree);
-        Ok(first)
+        Err(LedgerError::Unavailable(format!(
+            "lost the race for the next ledger position {MAX_RACES} times in a row"
+        )))
+    }
+
+    /// After a failed write, checks whether the store is back, so `/readyz` recovers without
+    /// waiting for traffic that a load balancer is no longer sending.
+    async fn recover(&mut self) {
+        self.tree = None;
+        if self.tree().await.is_ok() && self.store.ping().await.is_ok() {
+            tracing::info!("ledger store reachable again");
+            self.healthy.store(true, Ordering::Relaxed);
+        }
     }
 
     /// Signs and stores a checkpoint when enough entries or time have passed since the last.
-    async fn maybe_checkpoint(&mut self, timer: bool) {
-        let Some(tree) = self.tree.clone() else {
-            if timer {
-                // Load the tree so an idle server still checkpoints what it has.
-                if self.tree().await.is_err() {
-                    return;
-                }
-                return Box::pin(self.maybe_checkpoint(false)).await;
-            }
+    async fn maybe_checkpoint(&mut self) {
+        let Ok(tree) = self.tree().await else {
             return;
         };
         let size = tree.size();

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use warden_core::admin::BOOTSTRAP_ADMIN;
-use warden_core::{Admin, Clock, Credential, CredentialKind};
+use warden_core::{Admin, Clock, Credential, CredentialKind, Redactor};
 use warden_ledger::Signer;
 use warden_store::{PostgresStore, SqliteStore, Store, StoreError};
 
@@ -46,9 +46,9 @@ pub enum ServeError {
     /// Another server holds the data directory.
     #[error("data directory {0} is in use by another `warden serve` (lock file {0}/lock)")]
     DataDirInUse(PathBuf),
-    /// The ledger signing key could not be read or created.
-    #[error("ledger signing key {path}: {reason}")]
-    SigningKey {
+    /// A key file could not be read or created, or does not fit the database.
+    #[error("key file {path}: {reason}")]
+    KeyFile {
         /// The key file.
         path: PathBuf,
         /// What is wrong.
@@ -120,6 +120,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
     claim_ledger(&*store, &signer, &config.signing_key_path()).await?;
     let new_admin_token = bootstrap_admin(&*store, &config.data_dir, &*clock).await?;
     let verifier = signer.verifier();
+    let redactor = load_or_create_redactor(&config.data_dir.join("ledger-hmac-key"))?;
     let ledger = LedgerWriter::start(
         store.clone(),
         clock.clone(),
@@ -137,6 +138,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         store: store.clone(),
         ledger,
         verifier,
+        redactor,
         clock,
         metrics: metrics_handle(),
     });
@@ -273,26 +275,60 @@ async fn bootstrap_admin(
     }
 }
 
-/// Reads the checkpoint signing key, or creates one (mode 0600) on first start. Its name, the
-/// log's origin, is `warden-` and eight random hex digits, so two deployments never share one.
-fn load_or_create_signer(path: &Path) -> Result<Signer, ServeError> {
-    let fail = |reason: String| ServeError::SigningKey {
+/// Reads a key kept in a private file, or creates it (mode 0600) on first start.
+fn load_or_create_key<K>(
+    path: &Path,
+    parse: impl FnOnce(&str) -> Result<K, String>,
+    generate: impl FnOnce() -> Result<(K, String), String>,
+) -> Result<K, ServeError> {
+    let fail = |reason: String| ServeError::KeyFile {
         path: path.to_owned(),
         reason,
     };
     match std::fs::read_to_string(path) {
-        Ok(text) => Signer::parse(text.trim()).map_err(|e| fail(e.to_string())),
+        Ok(text) => parse(text.trim()).map_err(fail),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let suffix = uuid::Uuid::new_v4().simple().to_string();
-            let signer = Signer::generate(&format!("warden-{}", &suffix[..8])).map_err(|e| fail(e.to_string()))?;
+            let (key, text) = generate().map_err(fail)?;
             let mut file = create_private_file(path).map_err(|e| fail(e.to_string()))?;
-            writeln!(file, "{}", signer.to_key_string())
+            writeln!(file, "{text}")
                 .and_then(|()| file.sync_all())
                 .map_err(|e| fail(e.to_string()))?;
-            Ok(signer)
+            Ok(key)
         }
         Err(e) => Err(fail(e.to_string())),
     }
+}
+
+/// The checkpoint signing key. A new key's name, the log's origin, is `warden-` and eight random
+/// hex digits, so two deployments never share one.
+fn load_or_create_signer(path: &Path) -> Result<Signer, ServeError> {
+    load_or_create_key(
+        path,
+        |text| Signer::parse(text).map_err(|e| e.to_string()),
+        || {
+            let suffix = uuid::Uuid::new_v4().simple().to_string();
+            let signer = Signer::generate(&format!("warden-{}", &suffix[..8])).map_err(|e| e.to_string())?;
+            let text = signer.to_key_string();
+            Ok((signer, text))
+        },
+    )
+}
+
+/// The key for hashing sensitive values (64 hex digits).
+fn load_or_create_redactor(path: &Path) -> Result<Redactor, ServeError> {
+    let parse = |text: &str| {
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(text, &mut key).map_err(|e| format!("expected 64 hex digits: {e}"))?;
+        Ok(Redactor::new(key))
+    };
+    load_or_create_key(path, parse, || {
+        let text = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        Ok((parse(&text)?, text))
+    })
 }
 
 /// Every instance sharing a database must sign checkpoints with the same key, or outside
@@ -303,7 +339,7 @@ async fn claim_ledger(store: &dyn Store, signer: &Signer, path: &Path) -> Result
     if recorded == ours {
         Ok(())
     } else {
-        Err(ServeError::SigningKey {
+        Err(ServeError::KeyFile {
             path: path.to_owned(),
             reason: format!(
                 "this database's ledger is signed by `{recorded}`, but this key is `{ours}`; \

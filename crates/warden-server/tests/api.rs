@@ -785,6 +785,15 @@ async fn ledger_checkpoints_and_proofs(backend: Backend) {
     assert_problem(s, &p, StatusCode::BAD_REQUEST, "validation");
     let (s, _) = text(&t, "/v1/ledger/checkpoints/999999").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    // Keyed hashes of sensitive values: stable, distinct, under a key kept in the data directory.
+    let (s, h1) = t.post("/v1/ledger/hash", &t.admin, json!({"value": "hunter2"})).await;
+    assert_eq!(s, StatusCode::OK, "{h1}");
+    let (_, h2) = t.post("/v1/ledger/hash", &t.admin, json!({"value": "hunter2"})).await;
+    let (_, h3) = t.post("/v1/ledger/hash", &t.admin, json!({"value": "hunter3"})).await;
+    assert_eq!(h1, h2);
+    assert_ne!(h1, h3);
+    assert!(h1["hash"].as_str().unwrap().starts_with("hmac-sha256:"));
+    assert!(t.dir.path().join("data/ledger-hmac-key").exists());
     let (s, list) = t.call(reqwest::Method::GET, "/v1/ledger/checkpoints", None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(list.as_array().unwrap().iter().any(|c| c["size"] == cp.size));

@@ -40,6 +40,17 @@ impl ScratchDb {
         Self { name }
     }
 
+    /// A new database that starts as a copy of `source` (which must have no open connections).
+    pub async fn create_from(source: &ScratchDb) -> Self {
+        let name = format!("warden_test_{}", uuid::Uuid::new_v4().simple());
+        admin_client()
+            .await
+            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {}", source.name))
+            .await
+            .expect("copy scratch database");
+        Self { name }
+    }
+
     /// The database's connection URL.
     pub fn url(&self) -> String {
         format!("{}/{}", pg_base_url(), self.name)

@@ -29,6 +29,35 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(entries))
         .routes(routes!(inclusion))
         .routes(routes!(consistency))
+        .routes(routes!(hash_value))
+}
+
+/// A value to hash.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HashRequest {
+    /// The sensitive value, exactly as it would appear in an action.
+    value: String,
+}
+
+/// Its keyed hash, as events store it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HashAnswer {
+    /// `hmac-sha256:<hex>`
+    pub hash: String,
+}
+
+/// The keyed hash that events store in place of a sensitive value, to search for it.
+#[utoipa::path(post, path = "/v1/ledger/hash", tag = "ledger", request_body = HashRequest,
+    responses((status = 200, body = HashAnswer)))]
+async fn hash_value(
+    State(app): State<AppState>,
+    _who: AdminCaller,
+    super::extract::ApiJson(req): super::extract::ApiJson<HashRequest>,
+) -> Json<HashAnswer> {
+    Json(HashAnswer {
+        hash: app.redactor.hash(req.value.as_bytes()),
+    })
 }
 
 fn note(cp: StoredCheckpoint) -> impl IntoResponse {

@@ -47,6 +47,8 @@ pub struct App {
     pub auth: Authenticator,
     /// The public half of the checkpoint signing key.
     pub verifier: warden_ledger::Verifier,
+    /// Hashes sensitive values under the data directory's key.
+    pub redactor: warden_core::Redactor,
     /// Where "now" comes from.
     pub clock: Arc<dyn Clock>,
     /// Renders `/metrics`.
