@@ -89,6 +89,8 @@ pub enum ActorKind {
     Kubernetes,
     /// A cloud identity (ingested).
     Cloud,
+    /// Warden itself (scheduled jobs such as retention).
+    System,
 }
 
 /// How an actor authenticated.

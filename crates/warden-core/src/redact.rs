@@ -26,7 +26,8 @@ impl Redactor {
     /// The keyed hash of `value`: `hmac-sha256:` and 64 hex digits.
     pub fn hash(&self, value: &[u8]) -> String {
         // HMAC accepts keys of any length, so this cannot fail for a 32-byte key.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
         mac.update(value);
         format!("{PREFIX}{}", hex::encode(mac.finalize().into_bytes()))
     }

@@ -130,7 +130,11 @@ impl LedgerWriter {
     }
 
     /// Records the outcome of an event recorded earlier; returns once it is durable.
-    pub async fn record_outcome(&self, event_id: Uuid, outcome: Outcome) -> Result<u64, LedgerError> {
+    pub async fn record_outcome(
+        &self,
+        event_id: Uuid,
+        outcome: Outcome,
+    ) -> Result<u64, LedgerError> {
         self.submit(Item::Outcome(OutcomeRecord {
             event_id,
             seq: None,
@@ -149,10 +153,12 @@ impl LedgerWriter {
                 .map_err(|_| LedgerError::Closed)?;
             done.await.map_err(|_| LedgerError::Closed)?
         };
-        tokio::time::timeout(self.write_timeout, wait).await.map_err(|_| {
-            self.healthy.store(false, Ordering::Relaxed);
-            LedgerError::Timeout(self.write_timeout)
-        })?
+        tokio::time::timeout(self.write_timeout, wait)
+            .await
+            .map_err(|_| {
+                self.healthy.store(false, Ordering::Relaxed);
+                LedgerError::Timeout(self.write_timeout)
+            })?
     }
 }
 
@@ -172,7 +178,15 @@ fn entry(seq: u64, item: &mut Item) -> LedgerEntry {
         }
         Item::Outcome(o) => {
             o.seq = Some(seq);
-            (o.event_id, EntryKind::Outcome, o.time, None, "outcome".to_owned(), None, o.canonical_bytes())
+            (
+                o.event_id,
+                EntryKind::Outcome,
+                o.time,
+                None,
+                "outcome".to_owned(),
+                None,
+                o.canonical_bytes(),
+            )
         }
     };
     LedgerEntry {
@@ -185,6 +199,7 @@ fn entry(seq: u64, item: &mut Item) -> LedgerEntry {
         target,
         leaf_hash: leaf_hash(&body).0,
         body,
+        pruned_at: None,
     }
 }
 
@@ -197,7 +212,10 @@ pub async fn with_stored_hashes<T>(
     struct Recorder(Mutex<Vec<u64>>);
     impl HashReader for Recorder {
         fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, ReadError> {
-            self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(indexes);
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend_from_slice(indexes);
             Ok(vec![Hash([0; 32]); indexes.len()])
         }
     }
@@ -206,7 +224,12 @@ pub async fn with_stored_hashes<T>(
         fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, ReadError> {
             indexes
                 .iter()
-                .map(|i| self.0.get(i).copied().ok_or_else(|| format!("tree hash {i} was not fetched").into()))
+                .map(|i| {
+                    self.0
+                        .get(i)
+                        .copied()
+                        .ok_or_else(|| format!("tree hash {i} was not fetched").into())
+                })
                 .collect()
         }
     }
@@ -218,7 +241,12 @@ pub async fn with_stored_hashes<T>(
         .tree_hashes(&indexes)
         .await
         .map_err(|e| LedgerError::Unavailable(e.to_string()))?;
-    let fetched = Fetched(indexes.into_iter().zip(hashes.into_iter().map(Hash)).collect());
+    let fetched = Fetched(
+        indexes
+            .into_iter()
+            .zip(hashes.into_iter().map(Hash))
+            .collect(),
+    );
     f(&fetched).map_err(bad)
 }
 
@@ -293,10 +321,20 @@ impl Sequencer {
             return Ok(t.clone());
         }
         let unavailable = |e: warden_store::StoreError| LedgerError::Unavailable(e.to_string());
-        let size = self.store.last_seq().await.map_err(unavailable)?.map_or(0, |s| s + 1);
+        let size = self
+            .store
+            .last_seq()
+            .await
+            .map_err(unavailable)?
+            .map_or(0, |s| s + 1);
         let tree = with_stored_hashes(&*self.store, |r| RootBuilder::from_reader(size, r)).await?;
         if self.last_checkpoint.is_none() {
-            self.last_checkpoint = self.store.latest_checkpoint().await.map_err(unavailable)?.map(|c| c.size);
+            self.last_checkpoint = self
+                .store
+                .latest_checkpoint()
+                .await
+                .map_err(unavailable)?
+                .map(|c| c.size);
         }
         self.tree = Some(tree.clone());
         Ok(tree)
@@ -394,7 +432,10 @@ impl Sequencer {
 /// Writes a checkpoint to `<dir>/<size>.checkpoint` and atomically replaces `latest.checkpoint`.
 fn publish(dir: &std::path::Path, checkpoint: &StoredCheckpoint) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join(format!("{}.checkpoint", checkpoint.size)), &checkpoint.note)?;
+    std::fs::write(
+        dir.join(format!("{}.checkpoint", checkpoint.size)),
+        &checkpoint.note,
+    )?;
     let tmp = dir.join(".latest.checkpoint.tmp");
     std::fs::write(&tmp, &checkpoint.note)?;
     std::fs::rename(tmp, dir.join("latest.checkpoint"))

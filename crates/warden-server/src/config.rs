@@ -66,6 +66,13 @@ pub struct LedgerConfig {
     pub checkpoint_interval: Duration,
     /// Also copy every checkpoint into this directory, so a copy lives outside Warden's database.
     pub checkpoint_dir: Option<PathBuf>,
+    /// Remove the bodies of events older than this (e.g. `"400d"`), keeping the hashes that
+    /// verification and consistency proofs need. Default: keep everything.
+    #[serde(default, with = "humantime_serde_opt")]
+    pub retention: Option<Duration>,
+    /// How often the retention job runs.
+    #[serde(with = "humantime_serde_str")]
+    pub retention_check: Duration,
 }
 
 impl Default for Config {
@@ -85,6 +92,8 @@ impl Default for Config {
                 checkpoint_every: 1000,
                 checkpoint_interval: Duration::from_secs(10),
                 checkpoint_dir: None,
+                retention: None,
+                retention_check: Duration::from_secs(3600),
             },
         }
     }
@@ -128,11 +137,11 @@ impl Config {
             None => {}
         }
         figment = figment
-            .merge(
-                Env::prefixed("WARDEN_")
-                    .split("__")
-                    .filter(|k| !CLI_ONLY_VARS.iter().any(|v| k.as_str().eq_ignore_ascii_case(v))),
-            )
+            .merge(Env::prefixed("WARDEN_").split("__").filter(|k| {
+                !CLI_ONLY_VARS
+                    .iter()
+                    .any(|v| k.as_str().eq_ignore_ascii_case(v))
+            }))
             .merge(Serialized::defaults(overrides));
         let config: Config = figment.extract().map_err(|e| ConfigError(describe(e)))?;
         config.validate()?;
@@ -227,6 +236,29 @@ mod humantime_serde_str {
     }
 }
 
+/// Optional durations as human text.
+mod humantime_serde_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::humantime_serde_str::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(s) => humantime::parse_duration(&s)
+                .map(Some)
+                .map_err(|e| serde::de::Error::custom(format!("`{s}`: {e}"))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,7 +272,8 @@ mod tests {
 
     #[test]
     fn file_values_apply() {
-        let c = with_file("api_addr = \"127.0.0.1:0\"\n[auth]\ncache_ttl = \"250ms\"\n").unwrap();
+        let c = with_file("api_addr = \"127.0.0.1:0\"\n[ledger]\nretention = \"400d\"\n[auth]\ncache_ttl = \"250ms\"\n").unwrap();
+        assert_eq!(c.ledger.retention, Some(Duration::from_secs(400 * 86400)));
         assert_eq!(c.api_addr.port(), 0);
         assert_eq!(c.auth.cache_ttl, Duration::from_millis(250));
     }

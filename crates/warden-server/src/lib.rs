@@ -6,12 +6,14 @@
 //! - [`server`]: starting and stopping a server; the data directory and bootstrap admin.
 //! - [`api`]: the REST API, problem documents, health and metrics endpoints.
 //! - [`auth`]: verifying API keys and admin tokens.
+//! - [`jobs`]: background jobs (credential use, ledger retention).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod jobs;
 pub mod server;
 
 pub use config::{Config, ConfigError, Overrides};

@@ -20,6 +20,7 @@ use warden_store::{PostgresStore, SqliteStore, Store, StoreError};
 use crate::api::{self, App};
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::jobs;
 use warden_ledger::{LedgerWriter, WriterConfig};
 
 /// Name of the bootstrap admin token file in the data directory.
@@ -156,23 +157,23 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
     write_addresses(&config.data_dir, api_addr)?;
 
     let (shutdown, mut stopped) = watch::channel(false);
+    let (retention, retention_check) = (config.ledger.retention, config.ledger.retention_check);
     let router = api::router(app.clone(), config.max_body_bytes);
     let task = tokio::spawn(async move {
         // Held until the server stops: one server per data directory.
         let _dir_lock = dir_lock;
-        let usage_app = app.clone();
-        let mut usage_stop = stopped.clone();
-        let usage = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(USAGE_FLUSH_INTERVAL);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = usage_stop.changed() => break,
-                }
-                if let Err(e) = usage_app.auth.flush_usage().await {
-                    tracing::warn!(error = %e, "could not record credential use");
-                }
-            }
+        let usage = {
+            let app = app.clone();
+            jobs::every(USAGE_FLUSH_INTERVAL, stopped.clone(), move || {
+                let app = app.clone();
+                async move { jobs::flush_usage(&app).await }
+            })
+        };
+        let retention = retention.map(|keep| {
+            let app = app.clone();
+            jobs::every(retention_check, stopped.clone(), move || {
+                jobs::prune(app.clone(), keep)
+            })
         });
         let serve = axum::serve(
             listener,
@@ -185,9 +186,10 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
             tracing::error!(error = %e, "API server failed");
         }
         let _ = usage.await;
-        if let Err(e) = app.auth.flush_usage().await {
-            tracing::warn!(error = %e, "could not record credential use at shutdown");
+        if let Some(r) = retention {
+            let _ = r.await;
         }
+        jobs::flush_usage(&app).await;
     });
     Ok(Running {
         api_addr,
@@ -307,7 +309,8 @@ fn load_or_create_signer(path: &Path) -> Result<Signer, ServeError> {
         |text| Signer::parse(text).map_err(|e| e.to_string()),
         || {
             let suffix = uuid::Uuid::new_v4().simple().to_string();
-            let signer = Signer::generate(&format!("warden-{}", &suffix[..8])).map_err(|e| e.to_string())?;
+            let signer =
+                Signer::generate(&format!("warden-{}", &suffix[..8])).map_err(|e| e.to_string())?;
             let text = signer.to_key_string();
             Ok((signer, text))
         },
@@ -335,7 +338,9 @@ fn load_or_create_redactor(path: &Path) -> Result<Redactor, ServeError> {
 /// verifiers would see two logs. The first start records the key; later starts must match it.
 async fn claim_ledger(store: &dyn Store, signer: &Signer, path: &Path) -> Result<(), ServeError> {
     let ours = signer.verifier().to_key_string();
-    let recorded = store.setting_or_insert("ledger.verifier_key", &ours).await?;
+    let recorded = store
+        .setting_or_insert("ledger.verifier_key", &ours)
+        .await?;
     if recorded == ours {
         Ok(())
     } else {

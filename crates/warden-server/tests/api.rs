@@ -718,7 +718,12 @@ async fn restart_keeps_everything(backend: Backend) {
 }
 
 async fn text(t: &TestServer, path: &str) -> (StatusCode, String) {
-    let resp = t.http.get(format!("{}{path}", t.base)).send().await.unwrap();
+    let resp = t
+        .http
+        .get(format!("{}{path}", t.base))
+        .send()
+        .await
+        .unwrap();
     (resp.status(), resp.text().await.unwrap())
 }
 
@@ -746,14 +751,25 @@ async fn ledger_checkpoints_and_proofs(backend: Backend) {
     let (cp, note) = latest.expect("a checkpoint is signed after 5 entries");
     assert_eq!(cp.origin, verifier.name());
     // The same note was published outside the database.
-    let published = std::fs::read_to_string(t.dir.path().join(format!("published/{}.checkpoint", cp.size))).unwrap();
+    let published = std::fs::read_to_string(
+        t.dir
+            .path()
+            .join(format!("published/{}.checkpoint", cp.size)),
+    )
+    .unwrap();
     assert_eq!(published, note);
 
     // Every entry's inclusion proof verifies against the signed root.
     for seq in 0..cp.size {
-        let (s, answer) = t.get(&format!("/v1/ledger/proof/inclusion?seq={seq}&size={}", cp.size), &t.admin).await;
+        let (s, answer) = t
+            .get(
+                &format!("/v1/ledger/proof/inclusion?seq={seq}&size={}", cp.size),
+                &t.admin,
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "{answer}");
-        let proof: warden_ledger::InclusionProof = serde_json::from_value(answer["proof"].clone()).unwrap();
+        let proof: warden_ledger::InclusionProof =
+            serde_json::from_value(answer["proof"].clone()).unwrap();
         let leaf: warden_ledger::Hash = answer["leaf_hash"].as_str().unwrap().parse().unwrap();
         proof.verify(&leaf, &cp.root).unwrap();
     }
@@ -767,36 +783,59 @@ async fn ledger_checkpoints_and_proofs(backend: Backend) {
     assert_eq!(page["next"], 3);
 
     // Consistency between an early size and the checkpoint.
-    let (s, proof) = t.get(&format!("/v1/ledger/proof/consistency?old=2&new={}", cp.size), &t.admin).await;
+    let (s, proof) = t
+        .get(
+            &format!("/v1/ledger/proof/consistency?old=2&new={}", cp.size),
+            &t.admin,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{proof}");
     let proof: warden_ledger::ConsistencyProof = serde_json::from_value(proof).unwrap();
     let (_, entries) = t.get("/v1/ledger/entries?from=0&limit=2", &t.admin).await;
     let mut old = warden_ledger::RootBuilder::new();
     for e in entries["entries"].as_array().unwrap() {
-        old.push(warden_ledger::leaf_hash(e["body"].as_str().unwrap().as_bytes()));
+        old.push(warden_ledger::leaf_hash(
+            e["body"].as_str().unwrap().as_bytes(),
+        ));
     }
     proof.verify(&old.root(), &cp.root).unwrap();
 
     // Bad requests are named.
-    let (s, p) = t.get("/v1/ledger/proof/inclusion?seq=999999&size=5", &t.admin).await;
+    let (s, p) = t
+        .get("/v1/ledger/proof/inclusion?seq=999999&size=5", &t.admin)
+        .await;
     assert_problem(s, &p, StatusCode::BAD_REQUEST, "validation");
     assert_eq!(p["field"], "seq");
-    let (s, p) = t.get("/v1/ledger/proof/consistency?old=9&new=999999", &t.admin).await;
+    let (s, p) = t
+        .get("/v1/ledger/proof/consistency?old=9&new=999999", &t.admin)
+        .await;
     assert_problem(s, &p, StatusCode::BAD_REQUEST, "validation");
     let (s, _) = text(&t, "/v1/ledger/checkpoints/999999").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     // Keyed hashes of sensitive values: stable, distinct, under a key kept in the data directory.
-    let (s, h1) = t.post("/v1/ledger/hash", &t.admin, json!({"value": "hunter2"})).await;
+    let (s, h1) = t
+        .post("/v1/ledger/hash", &t.admin, json!({"value": "hunter2"}))
+        .await;
     assert_eq!(s, StatusCode::OK, "{h1}");
-    let (_, h2) = t.post("/v1/ledger/hash", &t.admin, json!({"value": "hunter2"})).await;
-    let (_, h3) = t.post("/v1/ledger/hash", &t.admin, json!({"value": "hunter3"})).await;
+    let (_, h2) = t
+        .post("/v1/ledger/hash", &t.admin, json!({"value": "hunter2"}))
+        .await;
+    let (_, h3) = t
+        .post("/v1/ledger/hash", &t.admin, json!({"value": "hunter3"}))
+        .await;
     assert_eq!(h1, h2);
     assert_ne!(h1, h3);
     assert!(h1["hash"].as_str().unwrap().starts_with("hmac-sha256:"));
     assert!(t.dir.path().join("data/ledger-hmac-key").exists());
-    let (s, list) = t.call(reqwest::Method::GET, "/v1/ledger/checkpoints", None, None).await;
+    let (s, list) = t
+        .call(reqwest::Method::GET, "/v1/ledger/checkpoints", None, None)
+        .await;
     assert_eq!(s, StatusCode::OK);
-    assert!(list.as_array().unwrap().iter().any(|c| c["size"] == cp.size));
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["size"] == cp.size));
     t.stop().await;
 }
 
@@ -816,7 +855,9 @@ impl OutsideLock {
             }
             Some(db) => {
                 let c = db.client().await;
-                c.batch_execute("BEGIN; LOCK TABLE ledger_entries IN ACCESS EXCLUSIVE MODE").await.unwrap();
+                c.batch_execute("BEGIN; LOCK TABLE ledger_entries IN ACCESS EXCLUSIVE MODE")
+                    .await
+                    .unwrap();
                 Self::Postgres(c)
             }
         }
@@ -831,13 +872,22 @@ impl OutsideLock {
 }
 
 async fn fails_closed_and_recovers(backend: Backend) {
-    let t = TestServer::start_with(backend, |c| c.ledger.write_timeout = Duration::from_millis(500)).await;
+    let t = TestServer::start_with(backend, |c| {
+        c.ledger.write_timeout = Duration::from_millis(500)
+    })
+    .await;
     t.account("before").await;
     let key = t.key("before").await;
     let lock = OutsideLock::take(&t).await;
 
     // Nothing that needs recording goes through, and readiness says why.
-    let (s, p) = t.post("/v1/accounts", &t.admin, json!({"name": "during", "owner": "a@b.co", "purpose": "x"})).await;
+    let (s, p) = t
+        .post(
+            "/v1/accounts",
+            &t.admin,
+            json!({"name": "during", "owner": "a@b.co", "purpose": "x"}),
+        )
+        .await;
     assert_problem(s, &p, StatusCode::SERVICE_UNAVAILABLE, "ledger-unavailable");
     let (s, p) = t.whoami(&key).await;
     assert_problem(s, &p, StatusCode::SERVICE_UNAVAILABLE, "ledger-unavailable");
@@ -863,8 +913,79 @@ async fn fails_closed_and_recovers(backend: Backend) {
     let (s, _) = t.get("/v1/accounts/during", &t.admin).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (_, page) = t.get("/v1/ledger/entries?limit=10000", &t.admin).await;
-    let seqs: Vec<u64> = page["entries"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    let seqs: Vec<u64> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
     assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>());
+    t.stop().await;
+}
+
+async fn retention_prunes_bodies_but_keeps_proofs(backend: Backend) {
+    let t = TestServer::start_with(backend, |c| {
+        c.ledger.retention = Some(Duration::from_secs(86400));
+        c.ledger.retention_check = Duration::from_millis(100);
+        c.ledger.checkpoint_every = 4;
+    })
+    .await;
+    for name in ["old-1", "old-2"] {
+        t.account(name).await;
+    }
+    // Wait until a checkpoint covers the 4 entries, then let two days pass.
+    let mut covered = false;
+    for _ in 0..100 {
+        let (s, note) = text(&t, "/v1/ledger/checkpoint").await;
+        if s == StatusCode::OK && note.lines().nth(1) == Some("4") {
+            covered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(covered, "no checkpoint at size 4");
+    t.clock.advance(Duration::from_secs(2 * 86400));
+    let mut pruned = None;
+    for _ in 0..100 {
+        if let Some(e) = t
+            .events("category=admin")
+            .await
+            .into_iter()
+            .find(|e| e["action"]["verb"] == "ledger.prune")
+        {
+            pruned = Some(e);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pruned = pruned.expect("retention ran and recorded itself");
+    assert_eq!(pruned["actor"]["kind"], "system");
+    assert_eq!(pruned["action"]["detail"]["pruned"], 4);
+    // The old events' bodies are gone from listings and entries…
+    assert!(t
+        .events("category=admin")
+        .await
+        .iter()
+        .all(|e| e["action"]["verb"] == "ledger.prune"));
+    let (_, page) = t.get("/v1/ledger/entries?limit=10", &t.admin).await;
+    let first = &page["entries"][0];
+    assert_eq!(first["body"], "");
+    assert_eq!(first["pruned"], true);
+    // …but what verification needs remains: the leaf hash still proves inclusion.
+    let (_, answer) = t
+        .get("/v1/ledger/proof/inclusion?seq=0&size=4", &t.admin)
+        .await;
+    let (_, note) = text(&t, "/v1/ledger/checkpoints/4").await;
+    let (_, key) = text(&t, "/v1/ledger/key").await;
+    let cp = warden_ledger::Checkpoint::open(
+        &note,
+        &warden_ledger::Verifier::parse(key.trim()).unwrap(),
+    )
+    .unwrap();
+    let proof: warden_ledger::InclusionProof =
+        serde_json::from_value(answer["proof"].clone()).unwrap();
+    let leaf: warden_ledger::Hash = first["leaf_hash"].as_str().unwrap().parse().unwrap();
+    proof.verify(&leaf, &cp.root).unwrap();
     t.stop().await;
 }
 
@@ -892,4 +1013,5 @@ on_both_backends!(
     restart_keeps_everything,
     ledger_checkpoints_and_proofs,
     fails_closed_and_recovers,
+    retention_prunes_bodies_but_keeps_proofs,
 );

@@ -96,6 +96,8 @@ pub struct LedgerEntry {
     pub body: Vec<u8>,
     /// RFC 6962 leaf hash of `body`, as computed by the writer.
     pub leaf_hash: [u8; 32],
+    /// When retention removed the body (then `body` is empty and only `leaf_hash` remains).
+    pub pruned_at: Option<Timestamp>,
 }
 
 /// One stored hash of the ledger's Merkle tree, at its permanent storage index (see
@@ -207,6 +209,11 @@ pub trait Store: Send + Sync + 'static {
     async fn checkpoint(&self, size: u64) -> Result<Option<StoredCheckpoint>>;
     /// Every checkpoint, smallest first.
     async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>>;
+    /// Retention: empties the bodies of entries older than `before` and below position `below`
+    /// (so only entries already covered by a checkpoint), keeping their leaf hashes and the tree,
+    /// which is all that verifying the rest and proving consistency with old checkpoints needs.
+    /// Returns how many entries were pruned.
+    async fn prune_entries(&self, before: Timestamp, below: u64, at: Timestamp) -> Result<u64>;
     /// Stores `value` under `name` unless a value is already there; returns the stored value.
     /// Used for settings every instance must agree on (the ledger's signing key).
     async fn setting_or_insert(&self, name: &str, value: &str) -> Result<String>;

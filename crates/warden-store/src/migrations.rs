@@ -59,7 +59,8 @@ CREATE TABLE ledger_entries (
     category TEXT NOT NULL,
     target TEXT,
     body TEXT NOT NULL,
-    leaf_hash TEXT NOT NULL
+    leaf_hash TEXT NOT NULL,
+    pruned_at BIGINT
 );
 CREATE INDEX ledger_entries_account ON ledger_entries (account, seq);
 CREATE INDEX ledger_entries_time ON ledger_entries (time);

@@ -17,7 +17,9 @@ use crate::rows::{
     self, AccountRow, AdminRow, EntryRow, FilterValue, KeyRow, ACCOUNT_COLUMNS, ADMIN_COLUMNS,
     ENTRY_COLUMNS, KEY_COLUMNS,
 };
-use crate::{EventQuery, LedgerEntry, Result, Store, StoreError, StoredCheckpoint, TreeHash, Usage};
+use crate::{
+    EventQuery, LedgerEntry, Result, Store, StoreError, StoredCheckpoint, TreeHash, Usage,
+};
 
 /// Advisory lock key that serialises migrations across instances ("wardmig" in ASCII).
 const MIGRATION_LOCK: i64 = 0x0077_6172_646d_6967;
@@ -69,11 +71,18 @@ impl PostgresStore {
 }
 
 impl PostgresStore {
-    async fn checkpoints_where(&self, clause: &str, args: &[&(dyn ToSql + Sync)]) -> Result<Vec<StoredCheckpoint>> {
+    async fn checkpoints_where(
+        &self,
+        clause: &str,
+        args: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<StoredCheckpoint>> {
         let rows = self
             .client()
             .await?
-            .query(&format!("SELECT size, note, created_at FROM ledger_checkpoints {clause}"), args)
+            .query(
+                &format!("SELECT size, note, created_at FROM ledger_checkpoints {clause}"),
+                args,
+            )
             .await?;
         rows.iter()
             .map(|r| rows::checkpoint_from(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
@@ -418,6 +427,7 @@ impl Store for PostgresStore {
         let mut targets = Vec::with_capacity(entries.len());
         let mut bodies = Vec::with_capacity(entries.len());
         let mut leaves = Vec::with_capacity(entries.len());
+        let mut pruned = Vec::with_capacity(entries.len());
         for e in entries {
             seq.push(rows::to_i64("seq", e.seq)?);
             ids.push(e.event_id.to_string());
@@ -426,11 +436,11 @@ impl Store for PostgresStore {
             accounts.push(e.account.as_deref());
             categories.push(e.category.as_str());
             targets.push(e.target.as_deref());
-            bodies.push(
-                std::str::from_utf8(&e.body)
-                    .map_err(|err| StoreError::Corrupt(format!("entry {} is not UTF-8: {err}", e.seq)))?,
-            );
+            bodies.push(std::str::from_utf8(&e.body).map_err(|err| {
+                StoreError::Corrupt(format!("entry {} is not UTF-8: {err}", e.seq))
+            })?);
             leaves.push(rows::hex32(&e.leaf_hash));
+            pruned.push(e.pruned_at.map(Timestamp::as_micros));
         }
         let tree_idx = tree
             .iter()
@@ -441,26 +451,47 @@ impl Store for PostgresStore {
         let tx = c.transaction().await?;
         // One sequencer at a time across every instance sharing this database: the lock is held
         // until commit, and the next free position is checked under it.
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SEQUENCER_LOCK]).await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SEQUENCER_LOCK])
+            .await?;
         if let Some(&first) = seq.first() {
             let next: i64 = tx
                 .query_one("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entries", &[])
                 .await?
                 .get(0);
             if next != first {
-                return Err(StoreError::Conflict(format!("ledger position {first} (next free is {next})")));
+                return Err(StoreError::Conflict(format!(
+                    "ledger position {first} (next free is {next})"
+                )));
             }
         }
         let st = tx
             .prepare_cached(&format!(
                 "INSERT INTO ledger_entries ({ENTRY_COLUMNS}) \
                  SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], \
-                 $6::text[], $7::text[], $8::text[], $9::text[])"
+                 $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[])"
             ))
             .await?;
-        tx.execute(&st, &[&seq, &ids, &kinds, &times, &accounts, &categories, &targets, &bodies, &leaves])
-            .await
-            .map_err(|e| conflict(e, || format!("ledger position {}", seq.first().copied().unwrap_or(0))))?;
+        tx.execute(
+            &st,
+            &[
+                &seq,
+                &ids,
+                &kinds,
+                &times,
+                &accounts,
+                &categories,
+                &targets,
+                &bodies,
+                &leaves,
+                &pruned,
+            ],
+        )
+        .await
+        .map_err(|e| {
+            conflict(e, || {
+                format!("ledger position {}", seq.first().copied().unwrap_or(0))
+            })
+        })?;
         let st = tx
             .prepare_cached("INSERT INTO ledger_tree (idx, hash) SELECT * FROM UNNEST($1::bigint[], $2::text[])")
             .await?;
@@ -516,6 +547,7 @@ impl Store for PostgresStore {
                     target: r.try_get(6)?,
                     body: r.try_get(7)?,
                     leaf_hash: r.try_get(8)?,
+                    pruned_at: r.try_get(9)?,
                 })
             })
             .collect()
@@ -533,16 +565,39 @@ impl Store for PostgresStore {
     }
 
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
-        Ok(self.checkpoints_where("ORDER BY size DESC LIMIT 1", &[]).await?.pop())
+        Ok(self
+            .checkpoints_where("ORDER BY size DESC LIMIT 1", &[])
+            .await?
+            .pop())
     }
 
     async fn checkpoint(&self, size: u64) -> Result<Option<StoredCheckpoint>> {
         let size = rows::to_i64("size", size)?;
-        Ok(self.checkpoints_where("WHERE size = $1", &[&size]).await?.pop())
+        Ok(self
+            .checkpoints_where("WHERE size = $1", &[&size])
+            .await?
+            .pop())
     }
 
     async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>> {
         self.checkpoints_where("ORDER BY size", &[]).await
+    }
+
+    async fn prune_entries(&self, before: Timestamp, below: u64, at: Timestamp) -> Result<u64> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE ledger_entries SET body = '', pruned_at = $3 \
+                 WHERE time < $1 AND seq < $2 AND pruned_at IS NULL",
+                &[
+                    &before.as_micros(),
+                    &rows::to_i64("seq", below)?,
+                    &at.as_micros(),
+                ],
+            )
+            .await?;
+        Ok(n)
     }
 
     async fn setting_or_insert(&self, name: &str, value: &str) -> Result<String> {
@@ -552,7 +607,11 @@ impl Store for PostgresStore {
             &[&name, &value],
         )
         .await?;
-        Ok(c.query_one("SELECT value FROM settings WHERE name = $1", &[&name]).await?.get(0))
+        Ok(
+            c.query_one("SELECT value FROM settings WHERE name = $1", &[&name])
+                .await?
+                .get(0),
+        )
     }
 
     async fn last_seq(&self) -> Result<Option<u64>> {

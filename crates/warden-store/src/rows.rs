@@ -152,7 +152,7 @@ pub fn event_from_bodies(event: &str, outcome: Option<&str>) -> Result<Event> {
 /// Builds the `WHERE` clause of an event query with numbered placeholders (`?1` for SQLite,
 /// `$1` for PostgreSQL, chosen by `sigil`), returning it with the values to bind in order.
 pub fn event_filter(q: &crate::EventQuery, sigil: char) -> (String, Vec<FilterValue>) {
-    let mut clauses = vec!["e.kind = 'event'".to_owned()];
+    let mut clauses = vec!["e.kind = 'event' AND e.pruned_at IS NULL".to_owned()];
     let mut values = Vec::new();
     let mut push = |clause: &str, v: FilterValue| {
         values.push(v);
@@ -229,10 +229,13 @@ pub struct EntryRow {
     pub body: String,
     /// `leaf_hash`
     pub leaf_hash: String,
+    /// `pruned_at`
+    pub pruned_at: Option<i64>,
 }
 
 /// Column list matching [`EntryRow`].
-pub const ENTRY_COLUMNS: &str = "seq, event_id, kind, time, account, category, target, body, leaf_hash";
+pub const ENTRY_COLUMNS: &str =
+    "seq, event_id, kind, time, account, category, target, body, leaf_hash, pruned_at";
 
 impl TryFrom<EntryRow> for crate::LedgerEntry {
     type Error = StoreError;
@@ -252,12 +255,17 @@ impl TryFrom<EntryRow> for crate::LedgerEntry {
             target: r.target,
             body: r.body.into_bytes(),
             leaf_hash: parse_hex32(&what, &r.leaf_hash)?,
+            pruned_at: ts(r.pruned_at),
         })
     }
 }
 
 /// A stored checkpoint row.
-pub fn checkpoint_from(size: i64, note: String, created_at: i64) -> Result<crate::StoredCheckpoint> {
+pub fn checkpoint_from(
+    size: i64,
+    note: String,
+    created_at: i64,
+) -> Result<crate::StoredCheckpoint> {
     Ok(crate::StoredCheckpoint {
         size: u64::try_from(size).map_err(|e| corrupt("checkpoint size", e))?,
         note,
@@ -267,5 +275,6 @@ pub fn checkpoint_from(size: i64, note: String, created_at: i64) -> Result<crate
 
 /// A `u64` position as the `BIGINT` both backends store.
 pub fn to_i64(what: &str, v: u64) -> Result<i64> {
-    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} {v} is beyond the storable range")))
+    i64::try_from(v)
+        .map_err(|_| StoreError::Corrupt(format!("{what} {v} is beyond the storable range")))
 }

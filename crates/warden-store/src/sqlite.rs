@@ -19,7 +19,9 @@ use crate::rows::{
     self, AccountRow, AdminRow, EntryRow, FilterValue, KeyRow, ACCOUNT_COLUMNS, ADMIN_COLUMNS,
     ENTRY_COLUMNS, KEY_COLUMNS,
 };
-use crate::{EventQuery, LedgerEntry, Result, Store, StoreError, StoredCheckpoint, TreeHash, Usage};
+use crate::{
+    EventQuery, LedgerEntry, Result, Store, StoreError, StoredCheckpoint, TreeHash, Usage,
+};
 
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
@@ -122,14 +124,24 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    async fn checkpoints_where(&self, clause: &'static str, arg: Option<i64>) -> Result<Vec<StoredCheckpoint>> {
+    async fn checkpoints_where(
+        &self,
+        clause: &'static str,
+        arg: Option<i64>,
+    ) -> Result<Vec<StoredCheckpoint>> {
         self.read(move |c| {
-            let mut st = c.prepare_cached(&format!("SELECT size, note, created_at FROM ledger_checkpoints {clause}"))?;
+            let mut st = c.prepare_cached(&format!(
+                "SELECT size, note, created_at FROM ledger_checkpoints {clause}"
+            ))?;
             let params: Vec<i64> = arg.into_iter().collect();
             let rows = st
-                .query_map(rusqlite::params_from_iter(params), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .query_map(rusqlite::params_from_iter(params), |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
                 .collect::<rusqlite::Result<Vec<(i64, String, i64)>>>()?;
-            rows.into_iter().map(|(s, n, t)| rows::checkpoint_from(s, n, t)).collect()
+            rows.into_iter()
+                .map(|(s, n, t)| rows::checkpoint_from(s, n, t))
+                .collect()
         })
         .await
     }
@@ -495,7 +507,7 @@ impl Store for SqliteStore {
                     }
                 }
                 let mut st = tx.prepare_cached(&format!(
-                    "INSERT INTO ledger_entries ({ENTRY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                    "INSERT INTO ledger_entries ({ENTRY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
                 ))?;
                 for e in &entries {
                     let body = std::str::from_utf8(&e.body)
@@ -510,6 +522,7 @@ impl Store for SqliteStore {
                         e.target,
                         body,
                         rows::hex32(&e.leaf_hash),
+                        e.pruned_at.map(Timestamp::as_micros),
                     ])
                     .map_err(|err| {
                         if is_unique_violation(&err) {
@@ -572,6 +585,7 @@ impl Store for SqliteStore {
                         target: r.get(6)?,
                         body: r.get(7)?,
                         leaf_hash: r.get(8)?,
+                        pruned_at: r.get(9)?,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -609,6 +623,19 @@ impl Store for SqliteStore {
         self.checkpoints_where("ORDER BY size", None).await
     }
 
+    async fn prune_entries(&self, before: Timestamp, below: u64, at: Timestamp) -> Result<u64> {
+        let below = rows::to_i64("seq", below)?;
+        self.write(move |c| {
+            let n = c.execute(
+                "UPDATE ledger_entries SET body = '', pruned_at = ?3 \
+                 WHERE time < ?1 AND seq < ?2 AND pruned_at IS NULL",
+                params![before.as_micros(), below, at.as_micros()],
+            )?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     async fn setting_or_insert(&self, name: &str, value: &str) -> Result<String> {
         let (name, value) = (name.to_owned(), value.to_owned());
         self.write(move |c| {
@@ -616,7 +643,11 @@ impl Store for SqliteStore {
                 "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
                 params![name, value],
             )?;
-            Ok(c.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| r.get(0))?)
+            Ok(
+                c.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })?,
+            )
         })
         .await
     }

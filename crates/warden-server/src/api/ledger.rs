@@ -61,7 +61,10 @@ async fn hash_value(
 }
 
 fn note(cp: StoredCheckpoint) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], cp.note)
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        cp.note,
+    )
 }
 
 /// The checkpoint signing key, as a signed-note verifier key string.
@@ -101,7 +104,9 @@ pub struct CheckpointView {
 /// Every signed checkpoint, smallest first.
 #[utoipa::path(get, path = "/v1/ledger/checkpoints", tag = "ledger", security(()),
     responses((status = 200, body = Vec<CheckpointView>)))]
-async fn list_checkpoints(State(app): State<AppState>) -> Result<Json<Vec<CheckpointView>>, ApiError> {
+async fn list_checkpoints(
+    State(app): State<AppState>,
+) -> Result<Json<Vec<CheckpointView>>, ApiError> {
     let all = app.store.checkpoints().await?;
     Ok(Json(
         all.into_iter()
@@ -118,7 +123,10 @@ async fn list_checkpoints(State(app): State<AppState>) -> Result<Json<Vec<Checkp
 #[utoipa::path(get, path = "/v1/ledger/checkpoints/{size}", tag = "ledger", security(()),
     params(("size" = u64, Path, description = "Tree size")),
     responses((status = 200, content_type = "text/plain", body = String), (status = 404, body = Problem)))]
-async fn checkpoint_at(State(app): State<AppState>, Path(size): Path<u64>) -> Result<impl IntoResponse, ApiError> {
+async fn checkpoint_at(
+    State(app): State<AppState>,
+    Path(size): Path<u64>,
+) -> Result<impl IntoResponse, ApiError> {
     let cp = app
         .store
         .checkpoint(size)
@@ -146,6 +154,9 @@ pub struct EntryView {
     pub body: String,
     /// `SHA-256(0x00 || body)`, hex.
     pub leaf_hash: String,
+    /// Whether retention removed the body (then `body` is empty; `leaf_hash` still verifies).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pruned: bool,
 }
 
 /// A page of raw entries.
@@ -177,6 +188,7 @@ async fn entries(
                 seq: e.seq,
                 body: String::from_utf8_lossy(&e.body).into_owned(),
                 leaf_hash: Hash(e.leaf_hash).to_hex(),
+                pruned: e.pruned_at.is_some(),
             })
             .collect(),
         next,
@@ -205,7 +217,10 @@ pub struct InclusionAnswer {
     pub checkpoint: Option<String>,
 }
 
-async fn size_or_latest(app: &AppState, size: Option<u64>) -> Result<(u64, Option<String>), ApiError> {
+async fn size_or_latest(
+    app: &AppState,
+    size: Option<u64>,
+) -> Result<(u64, Option<String>), ApiError> {
     match size {
         Some(s) => Ok((s, app.store.checkpoint(s).await?.map(|c| c.note))),
         None => {
@@ -241,13 +256,22 @@ async fn inclusion(
     let (size, checkpoint) = size_or_latest(&app, q.size).await?;
     let stored = tree_size(&app).await?;
     if size > stored {
-        return Err(out_of_range("size", format!("the ledger has {stored} entries, not {size}")));
+        return Err(out_of_range(
+            "size",
+            format!("the ledger has {stored} entries, not {size}"),
+        ));
     }
     if q.seq >= size {
-        return Err(out_of_range("seq", format!("must be below the tree size {size}")));
+        return Err(out_of_range(
+            "seq",
+            format!("must be below the tree size {size}"),
+        ));
     }
     let proof = with_stored_hashes(&*app.store, |r| InclusionProof::prove(q.seq, size, r)).await?;
-    let leaf = app.store.tree_hashes(&[warden_ledger::tree::stored_hash_index(0, q.seq)]).await?;
+    let leaf = app
+        .store
+        .tree_hashes(&[warden_ledger::tree::stored_hash_index(0, q.seq)])
+        .await?;
     Ok(Json(InclusionAnswer {
         proof,
         leaf_hash: Hash(leaf[0]).to_hex(),
@@ -276,10 +300,16 @@ async fn consistency(
     let (new, _) = size_or_latest(&app, q.new).await?;
     let stored = tree_size(&app).await?;
     if new > stored {
-        return Err(out_of_range("new", format!("the ledger has {stored} entries, not {new}")));
+        return Err(out_of_range(
+            "new",
+            format!("the ledger has {stored} entries, not {new}"),
+        ));
     }
     if q.old > new {
-        return Err(out_of_range("old", format!("must not exceed the newer size {new}")));
+        return Err(out_of_range(
+            "old",
+            format!("must not exceed the newer size {new}"),
+        ));
     }
     let proof = with_stored_hashes(&*app.store, |r| ConsistencyProof::prove(q.old, new, r)).await?;
     Ok(Json(proof))

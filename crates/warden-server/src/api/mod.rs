@@ -33,9 +33,9 @@ use warden_core::Clock;
 use warden_store::Store;
 
 use crate::auth::{AdminPrincipal, Authenticator};
-use warden_ledger::LedgerWriter;
 pub use extract::Caller;
 use problem::ApiError;
+use warden_ledger::LedgerWriter;
 
 /// Everything a request handler needs.
 pub struct App {

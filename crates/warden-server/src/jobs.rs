@@ -1,0 +1,92 @@
+//! Background jobs inside `warden serve`: writing credential use (`last_used_at`) once a
+//! second, and ledger retention. Each runs on its own interval until the server stops.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use warden_core::event::{
+    Action, Actor, ActorKind, AuthMethod, Category, Decision, Event, Outcome, Source,
+};
+
+use crate::api::App;
+
+/// Runs `job` every `every` until `stop` turns true.
+pub fn every<F, Fut>(every: Duration, mut stop: watch::Receiver<bool>, mut job: F) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => job().await,
+                changed = stop.changed() => {
+                    if changed.is_err() || *stop.borrow() {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Writes the credential uses noted since the last flush.
+pub async fn flush_usage(app: &App) {
+    if let Err(e) = app.auth.flush_usage().await {
+        tracing::warn!(error = %e, "could not record credential use");
+    }
+}
+
+/// Retention: empties the bodies of entries older than `keep` that a checkpoint already covers,
+/// and records that it did so as an event of its own.
+pub async fn prune(app: Arc<App>, keep: Duration) {
+    let now = app.clock.now();
+    let before = now.saturating_sub(keep);
+    let covered = match app.store.latest_checkpoint().await {
+        Ok(Some(cp)) => cp.size,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "retention: cannot read the latest checkpoint");
+            return;
+        }
+    };
+    match app.store.prune_entries(before, covered, now).await {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::info!(pruned = n, before = %before, "retention removed old event bodies");
+            let mut event = Event::new(
+                now,
+                Actor {
+                    kind: ActorKind::System,
+                    account: None,
+                    key_id: None,
+                    auth: AuthMethod::None,
+                },
+                Source::default(),
+                Action {
+                    category: Category::Admin,
+                    verb: "ledger.prune".to_owned(),
+                    resource: Some("ledger".to_owned()),
+                    detail: Some(
+                        serde_json::json!({ "pruned": n, "before": before, "below_seq": covered }),
+                    ),
+                },
+                Decision::allow("ledger.retention"),
+            );
+            event.outcome = Some(Outcome {
+                status: "ok".to_owned(),
+                rows: Some(n),
+                ..Outcome::default()
+            });
+            if let Err(e) = app.ledger.record(event).await {
+                tracing::error!(error = %e, "retention: could not record the pruning");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "retention failed"),
+    }
+}
