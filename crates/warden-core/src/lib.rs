@@ -9,6 +9,9 @@
 //! - [`admin`]: the humans who administer Warden.
 //! - [`event`]: the one record every part of Warden shares.
 //! - [`redact`]: keyed hashes that stand in for sensitive values.
+//! - [`target`]: the upstream APIs and databases, and the credentials Warden injects.
+//! - [`seal`]: encryption at rest for those credentials.
+//! - [`grant`]: what an account may do on a target, and the deny-by-default decision.
 //!
 //! This crate must not do I/O: no files, no network, no database. Everything here can be unit
 //! tested with values alone.
@@ -19,8 +22,11 @@ pub mod account;
 pub mod admin;
 pub mod credential;
 pub mod event;
+pub mod grant;
 pub mod key;
 pub mod redact;
+pub mod seal;
+pub mod target;
 pub mod time;
 
 pub use account::{Account, AccountName, AccountStatus, Email};
@@ -28,7 +34,10 @@ pub use admin::Admin;
 pub use credential::{Credential, CredentialKind, ParseCredentialError, SecretDigest};
 pub use event::Event;
 pub use key::{KeyRecord, KeyState};
+pub use grant::{decide_http, Grant, HttpRule};
 pub use redact::Redactor;
+pub use seal::{SealError, Sealer};
+pub use target::{Target, TargetKind, UpstreamCredentials};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 
 /// A field of a request failed validation; `field` names it so clients can point at it.

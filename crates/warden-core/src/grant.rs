@@ -1,0 +1,207 @@
+//! Grants: what a service account may do on a target. Deny by default: an action is allowed only
+//! if a grant that has not expired matches it, and the decision names that grant.
+//!
+//! HTTP rules are `METHOD PATH-GLOB` (`GET /v1/orders/*`, `* /v1/reports/**`): the method is one
+//! HTTP method or `*`; in the path, `*` matches within one segment and `**` across segments.
+//! The glob is compiled by `globset` (with `/` as a literal separator) rather than by hand.
+
+use std::fmt;
+
+use globset::{GlobBuilder, GlobMatcher};
+use serde::{Deserialize, Serialize};
+
+use crate::event::Decision;
+use crate::{Timestamp, ValidationError};
+
+/// What a grant allows.
+#[derive(Debug, Clone)]
+pub struct HttpRule {
+    method: Option<String>,
+    path: String,
+    matcher: GlobMatcher,
+}
+
+impl PartialEq for HttpRule {
+    fn eq(&self, other: &Self) -> bool {
+        self.method == other.method && self.path == other.path
+    }
+}
+
+impl Eq for HttpRule {}
+
+impl HttpRule {
+    /// Parses `METHOD PATH-GLOB`.
+    pub fn parse(s: &str) -> Result<Self, ValidationError> {
+        let bad = |m: &str| ValidationError::new("allow", format!("`{s}`: {m}"));
+        let (method, path) = s
+            .trim()
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| bad("expected `METHOD /path` such as `GET /v1/orders/*` or `* /**`"))?;
+        let path = path.trim();
+        let method = match method {
+            "*" => None,
+            m if !m.is_empty() && m.len() <= 16 && m.bytes().all(|b| b.is_ascii_uppercase()) => Some(m.to_owned()),
+            _ => return Err(bad("the method must be an upper-case HTTP method or `*`")),
+        };
+        if !path.starts_with('/') {
+            return Err(bad("the path must start with `/`"));
+        }
+        if path.len() > 1024 || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad("the path must be at most 1024 characters without spaces"));
+        }
+        let matcher = GlobBuilder::new(path)
+            .literal_separator(true)
+            .backslash_escape(true)
+            .build()
+            .map_err(|e| bad(&format!("invalid path pattern: {e}")))?
+            .compile_matcher();
+        Ok(Self {
+            method,
+            path: path.to_owned(),
+            matcher,
+        })
+    }
+
+    /// Whether the rule covers `method` on `path` (the request path below the target, without
+    /// the query string).
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        self.method.as_deref().is_none_or(|m| m == method) && self.matcher.is_match(path)
+    }
+
+    /// Whether the rule contains a wildcard (for least-privilege findings).
+    pub fn is_wildcard(&self) -> bool {
+        self.method.is_none() || self.path.contains('*')
+    }
+}
+
+impl fmt::Display for HttpRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.method.as_deref().unwrap_or("*"), self.path)
+    }
+}
+
+impl Serialize for HttpRule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for HttpRule {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(|e| serde::de::Error::custom(e.message))
+    }
+}
+
+/// A grant as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// Unique id (`g_` and 12 characters).
+    pub id: String,
+    /// The account it is for.
+    pub account: String,
+    /// The target it applies to.
+    pub target: String,
+    /// What it allows.
+    pub rule: HttpRule,
+    /// The admin who granted it.
+    pub created_by: String,
+    /// When.
+    pub created_at: Timestamp,
+    /// When it stops applying (just-in-time access), if ever.
+    pub expires_at: Option<Timestamp>,
+    /// When it last allowed an action.
+    pub last_used_at: Option<Timestamp>,
+}
+
+impl Grant {
+    /// Whether the grant applies at `now`.
+    pub fn is_active(&self, now: Timestamp) -> bool {
+        self.expires_at.is_none_or(|e| now < e)
+    }
+}
+
+/// Decides an HTTP action against an account's grants on one target: the first active grant whose
+/// rule matches allows it; otherwise it is denied, saying what was missing.
+pub fn decide_http<'a>(grants: impl IntoIterator<Item = &'a Grant>, method: &str, path: &str, now: Timestamp) -> Decision {
+    let mut expired = None;
+    for g in grants {
+        if g.rule.matches(method, path) {
+            if g.is_active(now) {
+                return Decision {
+                    allowed: true,
+                    grant_id: Some(g.id.clone()),
+                    reason: Some(format!("grant {} allows `{}`", g.id, g.rule)),
+                };
+            }
+            expired = Some(g.id.clone());
+        }
+    }
+    let reason = match expired {
+        Some(id) => format!("grant {id} for `{method} {path}` has expired"),
+        None => format!("no grant allows `{method} {path}` on this target"),
+    };
+    Decision::deny(reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(rule: &str, expires_at: Option<i64>) -> Grant {
+        Grant {
+            id: "g_test".into(),
+            account: "svc".into(),
+            target: "orders".into(),
+            rule: HttpRule::parse(rule).unwrap(),
+            created_by: "admin".into(),
+            created_at: Timestamp::from_micros(0),
+            expires_at: expires_at.map(Timestamp::from_micros),
+            last_used_at: None,
+        }
+    }
+
+    #[test]
+    fn globs_respect_segments() {
+        let r = HttpRule::parse("GET /v1/orders/*").unwrap();
+        assert!(r.matches("GET", "/v1/orders/42"));
+        assert!(!r.matches("GET", "/v1/orders/42/items"));
+        assert!(!r.matches("POST", "/v1/orders/42"));
+        assert!(!r.matches("GET", "/v1/orders"));
+        let deep = HttpRule::parse("* /v1/**").unwrap();
+        assert!(deep.matches("DELETE", "/v1/a/b/c"));
+        assert!(!deep.matches("GET", "/v2/a"));
+        assert!(HttpRule::parse("GET /exact").unwrap().matches("GET", "/exact"));
+    }
+
+    #[test]
+    fn bad_rules_are_named() {
+        for bad in ["", "GET", "get /x", "GET x", "GET /a b", "GET /[", "VERYLONGMETHODNAME1 /"] {
+            let e = HttpRule::parse(bad).unwrap_err();
+            assert_eq!(e.field, "allow", "{bad}");
+        }
+    }
+
+    #[test]
+    fn deny_by_default_and_expiry() {
+        let now = Timestamp::from_micros(100);
+        let d = decide_http([], "GET", "/x", now);
+        assert!(!d.allowed);
+        let g = grant("GET /x", Some(50));
+        let d = decide_http([&g], "GET", "/x", now);
+        assert!(!d.allowed);
+        assert!(d.reason.unwrap().contains("expired"));
+        let g = grant("GET /x", Some(150));
+        let d = decide_http([&g], "GET", "/x", now);
+        assert!(d.allowed);
+        assert_eq!(d.grant_id.as_deref(), Some("g_test"));
+    }
+
+    #[test]
+    fn rules_round_trip_as_text() {
+        let r = HttpRule::parse("* /v1/**").unwrap();
+        assert_eq!(r.to_string(), "* /v1/**");
+        assert!(r.is_wildcard());
+        assert!(!HttpRule::parse("GET /a").unwrap().is_wildcard());
+    }
+}
