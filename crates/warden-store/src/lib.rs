@@ -18,7 +18,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use warden_core::event::Event;
-use warden_core::{Account, Admin, KeyRecord, Timestamp};
+use warden_core::{Account, Admin, Grant, KeyRecord, Target, Timestamp};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -189,6 +189,22 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_key(&self, key_id: &str, at: Timestamp) -> Result<KeyRecord>;
     /// Records credential uses: `last_used_at` only moves forward.
     async fn record_usage(&self, uses: &[Usage]) -> Result<()>;
+
+    /// Stores a new target; [`StoreError::Conflict`] if the name exists.
+    async fn insert_target(&self, target: &Target) -> Result<()>;
+    /// One target by name.
+    async fn target(&self, name: &str) -> Result<Option<Target>>;
+    /// All targets by name.
+    async fn list_targets(&self) -> Result<Vec<Target>>;
+
+    /// Stores a new grant.
+    async fn insert_grant(&self, grant: &Grant) -> Result<()>;
+    /// The grants (not removed) of `account`, on `target` if given, oldest first.
+    async fn grants(&self, account: Option<&str>, target: Option<&str>) -> Result<Vec<Grant>>;
+    /// Removes a grant at `at`; [`StoreError::NotFound`] if absent or already removed.
+    async fn remove_grant(&self, id: &str, at: Timestamp) -> Result<Grant>;
+    /// Records grant uses: `last_used_at` only moves forward.
+    async fn record_grant_use(&self, uses: &[(String, Timestamp)]) -> Result<()>;
 
     /// Appends ledger entries and the Merkle tree hashes they complete, in one transaction.
     /// The first entry's `seq` must be the next free position, checked inside the transaction

@@ -16,10 +16,11 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "accounts, keys, admins, the ledger, its Merkle tree and checkpoints",
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "accounts, keys, admins, the ledger, its Merkle tree and checkpoints",
+        sql: "
 CREATE TABLE admins (
     name TEXT PRIMARY KEY,
     token_id TEXT NOT NULL UNIQUE,
@@ -79,7 +80,35 @@ CREATE TABLE settings (
     value TEXT NOT NULL
 )
 ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "targets and grants",
+        sql: "
+CREATE TABLE targets (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    upstream TEXT NOT NULL,
+    ca_bundle TEXT,
+    credentials TEXT,
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE grants (
+    id TEXT PRIMARY KEY,
+    account TEXT NOT NULL REFERENCES accounts(name),
+    target TEXT NOT NULL REFERENCES targets(name),
+    rule TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT,
+    last_used_at BIGINT,
+    removed_at BIGINT
+);
+CREATE INDEX grants_account_target ON grants (account, target)
+",
+    },
+];
 
 /// The statements of `m` for a backend whose sequence column type is `seq_type`.
 pub fn statements(m: &Migration, seq_type: &str) -> Vec<String> {

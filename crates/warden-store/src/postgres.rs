@@ -10,12 +10,12 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 use warden_core::event::Event;
-use warden_core::{Account, Admin, KeyRecord, Timestamp};
+use warden_core::{Account, Admin, Grant, KeyRecord, Target, Timestamp};
 
 use crate::migrations::{statements, MIGRATIONS};
 use crate::rows::{
-    self, AccountRow, AdminRow, EntryRow, FilterValue, KeyRow, ACCOUNT_COLUMNS, ADMIN_COLUMNS,
-    ENTRY_COLUMNS, KEY_COLUMNS,
+    self, AccountRow, AdminRow, EntryRow, FilterValue, GrantRow, KeyRow, TargetRow, ACCOUNT_COLUMNS,
+    ADMIN_COLUMNS, ENTRY_COLUMNS, GRANT_COLUMNS, KEY_COLUMNS, TARGET_COLUMNS,
 };
 use crate::{
     EventQuery, LedgerEntry, Result, Store, StoreError, StoredCheckpoint, TreeHash, Usage,
@@ -181,6 +181,31 @@ fn admin_row(r: &Row) -> Result<Admin> {
         digest: r.try_get(2)?,
         created_by: r.try_get(3)?,
         created_at: r.try_get(4)?,
+    })
+}
+
+fn target_row(r: &Row) -> Result<Target> {
+    Target::try_from(TargetRow {
+        name: r.try_get(0)?,
+        kind: r.try_get(1)?,
+        upstream: r.try_get(2)?,
+        ca_bundle: r.try_get(3)?,
+        credentials: r.try_get(4)?,
+        created_by: r.try_get(5)?,
+        created_at: r.try_get(6)?,
+    })
+}
+
+fn grant_row(r: &Row) -> Result<Grant> {
+    Grant::try_from(GrantRow {
+        id: r.try_get(0)?,
+        account: r.try_get(1)?,
+        target: r.try_get(2)?,
+        rule: r.try_get(3)?,
+        created_by: r.try_get(4)?,
+        created_at: r.try_get(5)?,
+        expires_at: r.try_get(6)?,
+        last_used_at: r.try_get(7)?,
     })
 }
 
@@ -414,6 +439,96 @@ impl Store for PostgresStore {
             &[&accounts, &at],
         )
         .await?;
+        Ok(())
+    }
+
+    async fn insert_target(&self, t: &Target) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                &format!("INSERT INTO targets ({TARGET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+                &[&t.name, &t.kind.as_str(), &t.upstream, &t.ca_bundle, &t.credentials, &t.created_by, &t.created_at.as_micros()],
+            )
+            .await
+            .map_err(|e| conflict(e, || format!("target {}", t.name)))?;
+        Ok(())
+    }
+
+    async fn target(&self, name: &str) -> Result<Option<Target>> {
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached(&format!("SELECT {TARGET_COLUMNS} FROM targets WHERE name = $1"))
+            .await?;
+        c.query_opt(&st, &[&name]).await?.map(|r| target_row(&r)).transpose()
+    }
+
+    async fn list_targets(&self) -> Result<Vec<Target>> {
+        let rows = self
+            .client()
+            .await?
+            .query(&format!("SELECT {TARGET_COLUMNS} FROM targets ORDER BY name"), &[])
+            .await?;
+        rows.iter().map(target_row).collect()
+    }
+
+    async fn insert_grant(&self, g: &Grant) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                &format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
+                &[
+                    &g.id,
+                    &g.account,
+                    &g.target,
+                    &g.rule.to_string(),
+                    &g.created_by,
+                    &g.created_at.as_micros(),
+                    &micros(g.expires_at),
+                    &micros(g.last_used_at),
+                ],
+            )
+            .await
+            .map_err(|e| conflict(e, || format!("grant {}", g.id)))?;
+        Ok(())
+    }
+
+    async fn grants(&self, account: Option<&str>, target: Option<&str>) -> Result<Vec<Grant>> {
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached(&format!(
+                "SELECT {GRANT_COLUMNS} FROM grants WHERE removed_at IS NULL \
+                 AND ($1::text IS NULL OR account = $1) AND ($2::text IS NULL OR target = $2) ORDER BY created_at, id"
+            ))
+            .await?;
+        let rows = c.query(&st, &[&account, &target]).await?;
+        rows.iter().map(grant_row).collect()
+    }
+
+    async fn remove_grant(&self, id: &str, at: Timestamp) -> Result<Grant> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!("UPDATE grants SET removed_at = $2 WHERE id = $1 AND removed_at IS NULL RETURNING {GRANT_COLUMNS}"),
+                &[&id, &at.as_micros()],
+            )
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("grant {id}")))?;
+        grant_row(&row)
+    }
+
+    async fn record_grant_use(&self, uses: &[(String, Timestamp)]) -> Result<()> {
+        let ids: Vec<&str> = uses.iter().map(|(id, _)| id.as_str()).collect();
+        let at: Vec<i64> = uses.iter().map(|(_, t)| t.as_micros()).collect();
+        self.client()
+            .await?
+            .execute(
+                "UPDATE grants g SET last_used_at = GREATEST(g.last_used_at, u.at) \
+                 FROM (SELECT id, MAX(at) AS at FROM UNNEST($1::text[], $2::bigint[]) AS t(id, at) GROUP BY id) u \
+                 WHERE g.id = u.id",
+                &[&ids, &at],
+            )
+            .await?;
         Ok(())
     }
 

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use warden_core::event::{Event, OutcomeRecord};
-use warden_core::{Account, AccountName, Admin, Email, KeyRecord, SecretDigest, Timestamp};
+use warden_core::{
+    Account, AccountName, Admin, Email, Grant, HttpRule, KeyRecord, SecretDigest, Target, TargetKind, Timestamp,
+};
 
 use crate::{Result, StoreError};
 
@@ -277,4 +279,79 @@ pub fn checkpoint_from(
 pub fn to_i64(what: &str, v: u64) -> Result<i64> {
     i64::try_from(v)
         .map_err(|_| StoreError::Corrupt(format!("{what} {v} is beyond the storable range")))
+}
+
+/// The `targets` columns, in `TARGET_COLUMNS` order.
+pub struct TargetRow {
+    /// `name`
+    pub name: String,
+    /// `kind`
+    pub kind: String,
+    /// `upstream`
+    pub upstream: String,
+    /// `ca_bundle`
+    pub ca_bundle: Option<String>,
+    /// `credentials` (sealed)
+    pub credentials: Option<String>,
+    /// `created_by`
+    pub created_by: String,
+    /// `created_at`
+    pub created_at: i64,
+}
+
+/// Column list matching [`TargetRow`].
+pub const TARGET_COLUMNS: &str = "name, kind, upstream, ca_bundle, credentials, created_by, created_at";
+
+impl TryFrom<TargetRow> for Target {
+    type Error = StoreError;
+    fn try_from(r: TargetRow) -> Result<Self> {
+        Ok(Target {
+            kind: TargetKind::parse(&r.kind).map_err(|e| corrupt("target kind", e))?,
+            name: r.name,
+            upstream: r.upstream,
+            ca_bundle: r.ca_bundle,
+            credentials: r.credentials,
+            created_by: r.created_by,
+            created_at: Timestamp::from_micros(r.created_at),
+        })
+    }
+}
+
+/// The `grants` columns, in `GRANT_COLUMNS` order.
+pub struct GrantRow {
+    /// `id`
+    pub id: String,
+    /// `account`
+    pub account: String,
+    /// `target`
+    pub target: String,
+    /// `rule`
+    pub rule: String,
+    /// `created_by`
+    pub created_by: String,
+    /// `created_at`
+    pub created_at: i64,
+    /// `expires_at`
+    pub expires_at: Option<i64>,
+    /// `last_used_at`
+    pub last_used_at: Option<i64>,
+}
+
+/// Column list matching [`GrantRow`].
+pub const GRANT_COLUMNS: &str = "id, account, target, rule, created_by, created_at, expires_at, last_used_at";
+
+impl TryFrom<GrantRow> for Grant {
+    type Error = StoreError;
+    fn try_from(r: GrantRow) -> Result<Self> {
+        Ok(Grant {
+            rule: HttpRule::parse(&r.rule).map_err(|e| corrupt("grant rule", e))?,
+            id: r.id,
+            account: r.account,
+            target: r.target,
+            created_by: r.created_by,
+            created_at: Timestamp::from_micros(r.created_at),
+            expires_at: ts(r.expires_at),
+            last_used_at: ts(r.last_used_at),
+        })
+    }
 }

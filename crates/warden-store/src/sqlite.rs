@@ -12,12 +12,12 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use warden_core::event::Event;
-use warden_core::{Account, Admin, KeyRecord, Timestamp};
+use warden_core::{Account, Admin, Grant, KeyRecord, Target, Timestamp};
 
 use crate::migrations::{statements, MIGRATIONS};
 use crate::rows::{
-    self, AccountRow, AdminRow, EntryRow, FilterValue, KeyRow, ACCOUNT_COLUMNS, ADMIN_COLUMNS,
-    ENTRY_COLUMNS, KEY_COLUMNS,
+    self, AccountRow, AdminRow, EntryRow, FilterValue, GrantRow, KeyRow, TargetRow, ACCOUNT_COLUMNS,
+    ADMIN_COLUMNS, ENTRY_COLUMNS, GRANT_COLUMNS, KEY_COLUMNS, TARGET_COLUMNS,
 };
 use crate::{
     EventQuery, LedgerEntry, Result, Store, StoreError, StoredCheckpoint, TreeHash, Usage,
@@ -214,6 +214,31 @@ fn admin_row(r: &Row<'_>) -> rusqlite::Result<AdminRow> {
         digest: r.get(2)?,
         created_by: r.get(3)?,
         created_at: r.get(4)?,
+    })
+}
+
+fn target_row(r: &Row<'_>) -> rusqlite::Result<TargetRow> {
+    Ok(TargetRow {
+        name: r.get(0)?,
+        kind: r.get(1)?,
+        upstream: r.get(2)?,
+        ca_bundle: r.get(3)?,
+        credentials: r.get(4)?,
+        created_by: r.get(5)?,
+        created_at: r.get(6)?,
+    })
+}
+
+fn grant_row(r: &Row<'_>) -> rusqlite::Result<GrantRow> {
+    Ok(GrantRow {
+        id: r.get(0)?,
+        account: r.get(1)?,
+        target: r.get(2)?,
+        rule: r.get(3)?,
+        created_by: r.get(4)?,
+        created_at: r.get(5)?,
+        expires_at: r.get(6)?,
+        last_used_at: r.get(7)?,
     })
 }
 
@@ -482,6 +507,125 @@ impl Store for SqliteStore {
                 for u in &uses {
                     key.execute(params![u.key_id, u.at.as_micros()])?;
                     account.execute(params![u.account, u.at.as_micros()])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn insert_target(&self, target: &Target) -> Result<()> {
+        let t = target.clone();
+        self.write(move |c| {
+            c.execute(
+                &format!("INSERT INTO targets ({TARGET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                params![t.name, t.kind.as_str(), t.upstream, t.ca_bundle, t.credentials, t.created_by, t.created_at.as_micros()],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!("target {}", t.name))
+                } else {
+                    e.into()
+                }
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn target(&self, name: &str) -> Result<Option<Target>> {
+        let name = name.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT {TARGET_COLUMNS} FROM targets WHERE name = ?1"))?
+                .query_row([name], target_row)
+                .optional()?
+                .map(Target::try_from)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_targets(&self) -> Result<Vec<Target>> {
+        self.read(|c| {
+            let mut st = c.prepare(&format!("SELECT {TARGET_COLUMNS} FROM targets ORDER BY name"))?;
+            let rows = st.query_map([], target_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().map(Target::try_from).collect()
+        })
+        .await
+    }
+
+    async fn insert_grant(&self, grant: &Grant) -> Result<()> {
+        let g = grant.clone();
+        self.write(move |c| {
+            c.execute(
+                &format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                params![
+                    g.id,
+                    g.account,
+                    g.target,
+                    g.rule.to_string(),
+                    g.created_by,
+                    g.created_at.as_micros(),
+                    g.expires_at.map(Timestamp::as_micros),
+                    g.last_used_at.map(Timestamp::as_micros),
+                ],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!("grant {}", g.id))
+                } else {
+                    e.into()
+                }
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn grants(&self, account: Option<&str>, target: Option<&str>) -> Result<Vec<Grant>> {
+        let (account, target) = (account.map(str::to_owned), target.map(str::to_owned));
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {GRANT_COLUMNS} FROM grants WHERE removed_at IS NULL \
+                 AND (?1 IS NULL OR account = ?1) AND (?2 IS NULL OR target = ?2) ORDER BY created_at, id"
+            ))?;
+            let rows = st
+                .query_map(params![account, target], grant_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().map(Grant::try_from).collect()
+        })
+        .await
+    }
+
+    async fn remove_grant(&self, id: &str, at: Timestamp) -> Result<Grant> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            let row = c
+                .query_row(
+                    &format!(
+                        "UPDATE grants SET removed_at = ?2 WHERE id = ?1 AND removed_at IS NULL RETURNING {GRANT_COLUMNS}"
+                    ),
+                    params![id, at.as_micros()],
+                    grant_row,
+                )
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("grant {id}")))?;
+            Grant::try_from(row)
+        })
+        .await
+    }
+
+    async fn record_grant_use(&self, uses: &[(String, Timestamp)]) -> Result<()> {
+        let uses = uses.to_vec();
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut st = tx.prepare_cached(
+                    "UPDATE grants SET last_used_at = MAX(COALESCE(last_used_at, 0), ?2) WHERE id = ?1",
+                )?;
+                for (id, at) in &uses {
+                    st.execute(params![id, at.as_micros()])?;
                 }
             }
             tx.commit()?;
