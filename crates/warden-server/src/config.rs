@@ -15,8 +15,9 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 /// Environment variables that belong to the CLI, not to the server's configuration.
-/// (`WARDEN_LOG` is read by the binary's logger, `WARDEN_TEST_PG` by the test suite.)
-const CLI_ONLY_VARS: &[&str] = &["url", "token", "log", "test_pg"];
+/// (`WARDEN_LOG` is read by the binary's logger, `WARDEN_TEST_PG` by the test suite, and
+/// `WARDEN_MASTER_KEY` by the server directly so that it never sits in a config file.)
+const CLI_ONLY_VARS: &[&str] = &["url", "token", "log", "test_pg", "master_key"];
 
 /// The server's configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

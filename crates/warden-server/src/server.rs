@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use warden_core::admin::BOOTSTRAP_ADMIN;
-use warden_core::{Admin, Clock, Credential, CredentialKind, Redactor};
+use warden_core::{Admin, Clock, Credential, CredentialKind, Redactor, Sealer};
 use warden_ledger::Signer;
 use warden_store::{PostgresStore, SqliteStore, Store, StoreError};
 
@@ -122,6 +122,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
     let new_admin_token = bootstrap_admin(&*store, &config.data_dir, &*clock).await?;
     let verifier = signer.verifier();
     let redactor = load_or_create_redactor(&config.data_dir.join("ledger-hmac-key"))?;
+    let sealer = master_key(&config.data_dir.join("master-key"))?;
     let ledger = LedgerWriter::start(
         store.clone(),
         clock.clone(),
@@ -140,6 +141,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         ledger,
         verifier,
         redactor,
+        sealer,
         clock,
         metrics: metrics_handle(),
     });
@@ -317,21 +319,34 @@ fn load_or_create_signer(path: &Path) -> Result<Signer, ServeError> {
     )
 }
 
-/// The key for hashing sensitive values (64 hex digits).
+/// A 256-bit key written as 64 hex digits.
+fn parse_key32(text: &str) -> Result<[u8; 32], String> {
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(text, &mut key).map_err(|e| format!("expected 64 hex digits: {e}"))?;
+    Ok(key)
+}
+
+/// 64 random hex digits (two v4 UUIDs: 244 random bits from the OS).
+fn random_key32() -> Result<([u8; 32], String), String> {
+    let text = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    Ok((parse_key32(&text)?, text))
+}
+
+/// The key for hashing sensitive values.
 fn load_or_create_redactor(path: &Path) -> Result<Redactor, ServeError> {
-    let parse = |text: &str| {
-        let mut key = [0u8; 32];
-        hex::decode_to_slice(text, &mut key).map_err(|e| format!("expected 64 hex digits: {e}"))?;
-        Ok(Redactor::new(key))
-    };
-    load_or_create_key(path, parse, || {
-        let text = format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
-        Ok((parse(&text)?, text))
-    })
+    load_or_create_key(path, parse_key32, random_key32).map(Redactor::new)
+}
+
+/// The master key that seals upstream credentials: `WARDEN_MASTER_KEY` (64 hex digits) if set,
+/// otherwise a key file in the data directory. Never stored in the database.
+fn master_key(path: &Path) -> Result<Sealer, ServeError> {
+    match std::env::var("WARDEN_MASTER_KEY") {
+        Ok(text) => parse_key32(text.trim()).map(Sealer::new).map_err(|reason| ServeError::KeyFile {
+            path: PathBuf::from("$WARDEN_MASTER_KEY"),
+            reason,
+        }),
+        Err(_) => load_or_create_key(path, parse_key32, random_key32).map(Sealer::new),
+    }
 }
 
 /// Every instance sharing a database must sign checkpoints with the same key, or outside

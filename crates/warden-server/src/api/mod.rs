@@ -10,9 +10,11 @@ mod admins;
 mod events;
 mod extract;
 mod health;
+mod grants;
 mod keys;
 mod ledger;
 pub mod problem;
+mod targets;
 mod whoami;
 
 use std::future::Future;
@@ -47,6 +49,8 @@ pub struct App {
     pub auth: Authenticator,
     /// The public half of the checkpoint signing key.
     pub verifier: warden_ledger::Verifier,
+    /// Seals and opens upstream credentials under the master key.
+    pub sealer: warden_core::Sealer,
     /// Hashes sensitive values under the data directory's key.
     pub redactor: warden_core::Redactor,
     /// Where "now" comes from.
@@ -182,6 +186,8 @@ pub fn router(app: AppState, max_body_bytes: usize) -> Router {
         .merge(events::routes())
         .merge(whoami::routes())
         .merge(ledger::routes())
+        .merge(targets::routes())
+        .merge(grants::routes())
         .split_for_parts();
     let openapi: Arc<str> = openapi.to_json().unwrap_or_default().into();
     api.route(

@@ -1,0 +1,152 @@
+//! `/v1/targets`: the upstream APIs and databases, with the credentials Warden injects. Those
+//! credentials are sealed before they reach the store and never appear in a response, an event or
+//! a log line: responses and events name the injected headers, not their values.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use warden_core::target::validate_target;
+use warden_core::{Target, TargetKind, Timestamp, UpstreamCredentials};
+
+use super::extract::{AdminCaller, ApiJson};
+use super::problem::{ApiError, Problem};
+use super::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_target, list_targets))
+        .routes(routes!(show_target))
+}
+
+/// A new target.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTarget {
+    /// Unique lowercase name; the first path segment on the HTTP gateway.
+    name: String,
+    /// `http` or `postgres`.
+    kind: String,
+    /// Base URL of the upstream, e.g. `https://api.internal:443`.
+    upstream: String,
+    /// Headers to inject, `Name: value` (write-only).
+    #[serde(default)]
+    inject_headers: Vec<String>,
+    /// `user:password` for basic auth or the database login (write-only).
+    basic_auth: Option<String>,
+    /// Extra CA certificates (PEM) to trust for the upstream.
+    ca_bundle: Option<String>,
+}
+
+/// A target as the API shows it: never the credentials.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TargetView {
+    /// Name.
+    pub name: String,
+    /// `http` or `postgres`.
+    pub kind: String,
+    /// Upstream base URL.
+    pub upstream: String,
+    /// Names of the injected headers (values are never shown).
+    pub injected: Vec<String>,
+    /// Whether a custom CA bundle is configured.
+    pub custom_ca: bool,
+    /// Who registered it.
+    pub created_by: String,
+    /// When.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+impl TargetView {
+    fn new(app: &AppState, t: Target) -> Self {
+        let injected = t
+            .credentials
+            .as_deref()
+            .and_then(|sealed| app.sealer.open(sealed, &t.name).ok())
+            .and_then(|plain| serde_json::from_slice::<UpstreamCredentials>(&plain).ok())
+            .map(|c| c.header_names())
+            .unwrap_or_default();
+        Self {
+            name: t.name,
+            kind: t.kind.as_str().to_owned(),
+            upstream: t.upstream,
+            injected,
+            custom_ca: t.ca_bundle.is_some(),
+            created_by: t.created_by,
+            created_at: t.created_at,
+        }
+    }
+}
+
+/// Registers a target.
+#[utoipa::path(post, path = "/v1/targets", tag = "targets", request_body = NewTarget,
+    responses((status = 201, body = TargetView), (status = 400, body = Problem), (status = 409, body = Problem)))]
+async fn create_target(
+    State(app): State<AppState>,
+    who: AdminCaller,
+    ApiJson(req): ApiJson<NewTarget>,
+) -> Result<(StatusCode, Json<TargetView>), ApiError> {
+    let kind = TargetKind::parse(&req.kind)?;
+    let upstream = validate_target(&req.name, kind, &req.upstream)?;
+    let credentials = UpstreamCredentials::parse(&req.inject_headers, req.basic_auth.as_deref())?;
+    if let Some(pem) = &req.ca_bundle {
+        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(ApiError::Validation {
+                field: "ca_bundle".into(),
+                message: "must contain PEM certificates (-----BEGIN CERTIFICATE-----)".into(),
+            });
+        }
+    }
+    let sealed = (!credentials.is_empty()).then(|| {
+        let plain = serde_json::to_vec(&credentials).unwrap_or_default();
+        app.sealer.seal(&plain, &req.name)
+    });
+    let target = Target {
+        name: req.name.clone(),
+        kind,
+        upstream,
+        ca_bundle: req.ca_bundle,
+        credentials: sealed,
+        created_by: who.admin.name.clone(),
+        created_at: app.clock.now(),
+    };
+    let detail = serde_json::json!({
+        "kind": kind.as_str(),
+        "upstream": target.upstream,
+        "injected": credentials.header_names(),
+        "custom_ca": target.ca_bundle.is_some(),
+    });
+    app.audited(&who.admin, &who.caller, "target.create", format!("target/{}", target.name), Some(detail), async {
+        app.store.insert_target(&target).await?;
+        Ok(())
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(TargetView::new(&app, target))))
+}
+
+/// Lists targets.
+#[utoipa::path(get, path = "/v1/targets", tag = "targets", responses((status = 200, body = Vec<TargetView>)))]
+async fn list_targets(State(app): State<AppState>, _who: AdminCaller) -> Result<Json<Vec<TargetView>>, ApiError> {
+    let targets = app.store.list_targets().await?;
+    Ok(Json(targets.into_iter().map(|t| TargetView::new(&app, t)).collect()))
+}
+
+/// Shows a target.
+#[utoipa::path(get, path = "/v1/targets/{name}", tag = "targets",
+    params(("name" = String, Path, description = "Target name")),
+    responses((status = 200, body = TargetView), (status = 404, body = Problem)))]
+async fn show_target(
+    State(app): State<AppState>,
+    _who: AdminCaller,
+    Path(name): Path<String>,
+) -> Result<Json<TargetView>, ApiError> {
+    let t = app
+        .store
+        .target(&name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("target {name}")))?;
+    Ok(Json(TargetView::new(&app, t)))
+}
