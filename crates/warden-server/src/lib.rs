@@ -5,13 +5,11 @@
 //! - [`config`]: layered configuration (defaults, `warden.toml`, `WARDEN_*`, flags).
 //! - [`server`]: starting and stopping a server; the data directory and bootstrap admin.
 //! - [`api`]: the REST API, problem documents, health and metrics endpoints.
-//! - [`auth`]: verifying API keys and admin tokens.
 //! - [`jobs`]: background jobs (credential use, ledger retention).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod api;
-pub mod auth;
 pub mod config;
 pub mod jobs;
 pub mod server;

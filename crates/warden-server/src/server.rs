@@ -18,9 +18,9 @@ use warden_ledger::Signer;
 use warden_store::{PostgresStore, SqliteStore, Store, StoreError};
 
 use crate::api::{self, App};
-use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::jobs;
+use warden_gateway::auth::Authenticator;
 use warden_ledger::{LedgerWriter, WriterConfig};
 
 /// Name of the bootstrap admin token file in the data directory.
@@ -328,7 +328,11 @@ fn parse_key32(text: &str) -> Result<[u8; 32], String> {
 
 /// 64 random hex digits (two v4 UUIDs: 244 random bits from the OS).
 fn random_key32() -> Result<([u8; 32], String), String> {
-    let text = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let text = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
     Ok((parse_key32(&text)?, text))
 }
 
@@ -341,10 +345,14 @@ fn load_or_create_redactor(path: &Path) -> Result<Redactor, ServeError> {
 /// otherwise a key file in the data directory. Never stored in the database.
 fn master_key(path: &Path) -> Result<Sealer, ServeError> {
     match std::env::var("WARDEN_MASTER_KEY") {
-        Ok(text) => parse_key32(text.trim()).map(Sealer::new).map_err(|reason| ServeError::KeyFile {
-            path: PathBuf::from("$WARDEN_MASTER_KEY"),
-            reason,
-        }),
+        Ok(text) => {
+            parse_key32(text.trim())
+                .map(Sealer::new)
+                .map_err(|reason| ServeError::KeyFile {
+                    path: PathBuf::from("$WARDEN_MASTER_KEY"),
+                    reason,
+                })
+        }
         Err(_) => load_or_create_key(path, parse_key32, random_key32).map(Sealer::new),
     }
 }

@@ -13,7 +13,7 @@ use warden_core::event::{Actor, ActorKind, AuthMethod, Decision, Source};
 
 use super::problem::ApiError;
 use super::AppState;
-use crate::auth::{AdminPrincipal, AuthFailure, Principal};
+use warden_gateway::auth::{AdminPrincipal, AuthFailure, Principal};
 
 /// The caller's network origin and presented credential.
 #[derive(Debug, Clone)]

@@ -63,7 +63,12 @@ pub struct GrantView {
 impl GrantView {
     fn new(g: Grant, now: Timestamp) -> Self {
         Self {
-            state: if g.is_active(now) { "active" } else { "expired" }.to_owned(),
+            state: if g.is_active(now) {
+                "active"
+            } else {
+                "expired"
+            }
+            .to_owned(),
             id: g.id,
             account: g.account,
             target: g.target,
@@ -112,10 +117,17 @@ async fn create_grant(
         "grant_id": id, "account": grant.account, "target": grant.target,
         "allow": grant.rule.to_string(), "expires_at": expires_at,
     });
-    app.audited(&who.admin, &who.caller, "grant.create", format!("account/{}", req.account), Some(detail), async {
-        app.store.insert_grant(&grant).await?;
-        Ok(())
-    })
+    app.audited(
+        &who.admin,
+        &who.caller,
+        "grant.create",
+        format!("account/{}", req.account),
+        Some(detail),
+        async {
+            app.store.insert_grant(&grant).await?;
+            Ok(())
+        },
+    )
     .await?;
     Ok((StatusCode::CREATED, Json(GrantView::new(grant, now))))
 }
@@ -139,8 +151,13 @@ async fn list_grants(
     Query(f): Query<GrantFilter>,
 ) -> Result<Json<Vec<GrantView>>, ApiError> {
     let now = app.clock.now();
-    let grants = app.store.grants(f.account.as_deref(), f.target.as_deref()).await?;
-    Ok(Json(grants.into_iter().map(|g| GrantView::new(g, now)).collect()))
+    let grants = app
+        .store
+        .grants(f.account.as_deref(), f.target.as_deref())
+        .await?;
+    Ok(Json(
+        grants.into_iter().map(|g| GrantView::new(g, now)).collect(),
+    ))
 }
 
 /// Removes a grant; it stops applying at once.
@@ -154,9 +171,14 @@ async fn remove_grant(
 ) -> Result<Json<GrantView>, ApiError> {
     let now = app.clock.now();
     let grant = app
-        .audited(&who.admin, &who.caller, "grant.remove", format!("grant/{id}"), None, async {
-            Ok(app.store.remove_grant(&id, now).await?)
-        })
+        .audited(
+            &who.admin,
+            &who.caller,
+            "grant.remove",
+            format!("grant/{id}"),
+            None,
+            async { Ok(app.store.remove_grant(&id, now).await?) },
+        )
         .await?;
     Ok(Json(GrantView::new(grant, now)))
 }

@@ -9,8 +9,8 @@ mod accounts;
 mod admins;
 mod events;
 mod extract;
-mod health;
 mod grants;
+mod health;
 mod keys;
 mod ledger;
 pub mod problem;
@@ -34,9 +34,9 @@ use warden_core::event::{
 use warden_core::Clock;
 use warden_store::Store;
 
-use crate::auth::{AdminPrincipal, Authenticator};
 pub use extract::Caller;
 use problem::ApiError;
+use warden_gateway::auth::{AdminPrincipal, Authenticator};
 use warden_ledger::LedgerWriter;
 
 /// Everything a request handler needs.

@@ -119,19 +119,34 @@ async fn create_target(
         "injected": credentials.header_names(),
         "custom_ca": target.ca_bundle.is_some(),
     });
-    app.audited(&who.admin, &who.caller, "target.create", format!("target/{}", target.name), Some(detail), async {
-        app.store.insert_target(&target).await?;
-        Ok(())
-    })
+    app.audited(
+        &who.admin,
+        &who.caller,
+        "target.create",
+        format!("target/{}", target.name),
+        Some(detail),
+        async {
+            app.store.insert_target(&target).await?;
+            Ok(())
+        },
+    )
     .await?;
     Ok((StatusCode::CREATED, Json(TargetView::new(&app, target))))
 }
 
 /// Lists targets.
 #[utoipa::path(get, path = "/v1/targets", tag = "targets", responses((status = 200, body = Vec<TargetView>)))]
-async fn list_targets(State(app): State<AppState>, _who: AdminCaller) -> Result<Json<Vec<TargetView>>, ApiError> {
+async fn list_targets(
+    State(app): State<AppState>,
+    _who: AdminCaller,
+) -> Result<Json<Vec<TargetView>>, ApiError> {
     let targets = app.store.list_targets().await?;
-    Ok(Json(targets.into_iter().map(|t| TargetView::new(&app, t)).collect()))
+    Ok(Json(
+        targets
+            .into_iter()
+            .map(|t| TargetView::new(&app, t))
+            .collect(),
+    ))
 }
 
 /// Shows a target.

@@ -11,7 +11,7 @@ use warden_core::event::{Actor, ActorKind, AuthMethod, Decision};
 use super::extract::{failed_actor, Caller};
 use super::problem::{ApiError, Problem};
 use super::AppState;
-use crate::auth::{AuthFailure, Principal};
+use warden_gateway::auth::{AuthFailure, Principal};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(whoami))
