@@ -29,12 +29,47 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Address of the REST API (`host:port`; port 0 picks a free one).
     pub api_addr: SocketAddr,
+    /// Address of the HTTP gateway.
+    pub http_addr: SocketAddr,
     /// Largest request body the API accepts, in bytes.
     pub max_body_bytes: usize,
     /// Authentication settings.
     pub auth: AuthConfig,
     /// Ledger writer settings.
     pub ledger: LedgerConfig,
+    /// Gateway settings.
+    pub gateway: GatewayConfig,
+}
+
+/// Gateway settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Longest wait to connect to an upstream.
+    #[serde(with = "humantime_serde_str")]
+    pub connect_timeout: Duration,
+    /// Longest wait for an upstream's response head (502/504 after).
+    #[serde(with = "humantime_serde_str")]
+    pub response_timeout: Duration,
+    /// Proxies (addresses or CIDR blocks) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Query parameters recorded only as keyed hashes.
+    pub sensitive_params: Vec<String>,
+    /// Requests per second allowed per account; `0` turns the limit off.
+    pub rate_limit_per_second: u32,
+}
+
+impl GatewayConfig {
+    /// The HTTP front door's settings.
+    pub fn http_config(&self) -> warden_gateway::http::HttpGatewayConfig {
+        warden_gateway::http::HttpGatewayConfig {
+            connect_timeout: self.connect_timeout,
+            response_timeout: self.response_timeout,
+            trusted_proxies: self.trusted_proxies.clone(),
+            sensitive_params: self.sensitive_params.clone(),
+            rate_limit: std::num::NonZeroU32::new(self.rate_limit_per_second),
+        }
+    }
 }
 
 /// Authentication settings.
@@ -46,6 +81,10 @@ pub struct AuthConfig {
     /// database may lag.
     #[serde(with = "humantime_serde_str")]
     pub cache_ttl: Duration,
+    /// Lifetime of the access tokens `POST /oauth/token` issues (e.g. `"15m"`; 1s to 24h).
+    /// Revoking the key or disabling the account stops a live token at once regardless.
+    #[serde(with = "humantime_serde_str")]
+    pub token_ttl: Duration,
 }
 
 /// Ledger writer settings.
@@ -82,9 +121,11 @@ impl Default for Config {
             data_dir: PathBuf::from("warden-data"),
             database_url: None,
             api_addr: SocketAddr::from(([127, 0, 0, 1], 8470)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8471)),
             max_body_bytes: 64 * 1024,
             auth: AuthConfig {
                 cache_ttl: Duration::from_secs(2),
+                token_ttl: Duration::from_secs(15 * 60),
             },
             ledger: LedgerConfig {
                 max_batch: 4096,
@@ -95,6 +136,25 @@ impl Default for Config {
                 checkpoint_dir: None,
                 retention: None,
                 retention_check: Duration::from_secs(3600),
+            },
+            gateway: GatewayConfig {
+                connect_timeout: Duration::from_secs(5),
+                response_timeout: Duration::from_secs(30),
+                trusted_proxies: Vec::new(),
+                sensitive_params: [
+                    "token",
+                    "access_token",
+                    "api_key",
+                    "apikey",
+                    "key",
+                    "password",
+                    "secret",
+                    "signature",
+                    "sig",
+                ]
+                .map(String::from)
+                .to_vec(),
+                rate_limit_per_second: 0,
             },
         }
     }
@@ -112,6 +172,9 @@ pub struct Overrides {
     /// `--api-addr`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_addr: Option<SocketAddr>,
+    /// `--http-addr`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_addr: Option<SocketAddr>,
 }
 
 /// A configuration that cannot be used; the message names the source and the key.
@@ -172,6 +235,11 @@ impl Config {
         }
         if self.ledger.write_timeout.is_zero() {
             problems.push("ledger.write_timeout: must be longer than 0s".to_owned());
+        }
+        if self.auth.token_ttl < Duration::from_secs(1)
+            || self.auth.token_ttl > Duration::from_secs(24 * 3600)
+        {
+            problems.push("auth.token_ttl: must be between 1s and 24h".to_owned());
         }
         if problems.is_empty() {
             Ok(())

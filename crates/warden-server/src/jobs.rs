@@ -1,5 +1,5 @@
-//! Background jobs inside `warden serve`: writing credential use (`last_used_at`) once a
-//! second, and ledger retention. Each runs on its own interval until the server stops.
+//! Background jobs inside `warden serve`: writing credential and grant use (`last_used_at`) once
+//! a second, and ledger retention. Each runs on its own interval until the server stops.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -35,10 +35,13 @@ where
     })
 }
 
-/// Writes the credential uses noted since the last flush.
+/// Writes the credential and grant uses noted since the last flush.
 pub async fn flush_usage(app: &App) {
     if let Err(e) = app.auth.flush_usage().await {
         tracing::warn!(error = %e, "could not record credential use");
+    }
+    if let Err(e) = app.policy.flush_grant_uses().await {
+        tracing::warn!(error = %e, "could not record grant use");
     }
 }
 

@@ -21,10 +21,15 @@ use crate::api::{self, App};
 use crate::config::Config;
 use crate::jobs;
 use warden_gateway::auth::Authenticator;
+use warden_gateway::http::HttpGateway;
+use warden_gateway::policy::Policy;
+use warden_gateway::token::TokenService;
 use warden_ledger::{LedgerWriter, WriterConfig};
 
 /// Name of the bootstrap admin token file in the data directory.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// Name of the access-token signing key file in the data directory.
+pub const TOKEN_KEY_FILE: &str = "token-signing-key";
 /// Name of the file listing the bound addresses.
 pub const ADDRESSES_FILE: &str = "addresses.json";
 /// How often credential use (`last_used_at`) is written.
@@ -69,6 +74,8 @@ pub enum ServeError {
 pub struct Running {
     /// Where the API listens.
     pub api_addr: SocketAddr,
+    /// Where the HTTP gateway listens.
+    pub http_addr: SocketAddr,
     /// Path of the bootstrap admin token, when it was created by this start.
     pub new_admin_token: Option<PathBuf>,
     /// Which database backend is in use.
@@ -122,6 +129,9 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
     let new_admin_token = bootstrap_admin(&*store, &config.data_dir, &*clock).await?;
     let verifier = signer.verifier();
     let redactor = load_or_create_redactor(&config.data_dir.join("ledger-hmac-key"))?;
+    let tokens = Arc::new(load_or_create_token_service(
+        &config.data_dir.join(TOKEN_KEY_FILE),
+    )?);
     let sealer = master_key(&config.data_dir.join("master-key"))?;
     let ledger = LedgerWriter::start(
         store.clone(),
@@ -135,8 +145,28 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
             checkpoint_dir: config.ledger.checkpoint_dir.clone(),
         },
     );
+    let auth = Arc::new(
+        Authenticator::new(store.clone(), clock.clone(), config.auth.cache_ttl)
+            .with_tokens(tokens.clone()),
+    );
+    let policy = Arc::new(Policy::new(
+        store.clone(),
+        sealer.clone(),
+        config.auth.cache_ttl,
+    ));
+    let gateway = Arc::new(HttpGateway::new(
+        auth.clone(),
+        policy.clone(),
+        ledger.clone(),
+        clock.clone(),
+        redactor.clone(),
+        config.gateway.http_config(),
+    ));
     let app = Arc::new(App {
-        auth: Authenticator::new(store.clone(), clock.clone(), config.auth.cache_ttl),
+        auth,
+        policy,
+        tokens,
+        token_ttl: config.auth.token_ttl,
         store: store.clone(),
         ledger,
         verifier,
@@ -146,19 +176,13 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         metrics: metrics_handle(),
     });
 
-    let listener = TcpListener::bind(config.api_addr)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: config.api_addr,
-            source,
-        })?;
-    let api_addr = listener.local_addr().map_err(|source| ServeError::Bind {
-        addr: config.api_addr,
-        source,
-    })?;
-    write_addresses(&config.data_dir, api_addr)?;
+    let api_listener = bind(config.api_addr).await?;
+    let http_listener = bind(config.http_addr).await?;
+    let api_addr = local_addr(&api_listener, config.api_addr)?;
+    let http_addr = local_addr(&http_listener, config.http_addr)?;
+    write_addresses(&config.data_dir, api_addr, http_addr)?;
 
-    let (shutdown, mut stopped) = watch::channel(false);
+    let (shutdown, stopped) = watch::channel(false);
     let (retention, retention_check) = (config.ledger.retention, config.ledger.retention_check);
     let router = api::router(app.clone(), config.max_body_bytes);
     let task = tokio::spawn(async move {
@@ -177,16 +201,14 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
                 jobs::prune(app.clone(), keep)
             })
         });
-        let serve = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        });
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "API server failed");
-        }
+        let api = serve(api_listener, router, stopped.clone(), "API");
+        let gateway = serve(
+            http_listener,
+            gateway.router(),
+            stopped.clone(),
+            "HTTP gateway",
+        );
+        tokio::join!(api, gateway);
         let _ = usage.await;
         if let Some(r) = retention {
             let _ = r.await;
@@ -195,11 +217,44 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
     });
     Ok(Running {
         api_addr,
+        http_addr,
         new_admin_token,
         backend: store.backend(),
         shutdown,
         task,
     })
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })
+}
+
+fn local_addr(listener: &TcpListener, asked: SocketAddr) -> Result<SocketAddr, ServeError> {
+    listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: asked,
+        source,
+    })
+}
+
+/// Serves `router` on `listener` until `stopped` turns true, then drains.
+async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    mut stopped: watch::Receiver<bool>,
+    what: &str,
+) {
+    let serve = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    });
+    if let Err(e) = serve.await {
+        tracing::error!(error = %e, "{what} failed");
+    }
 }
 
 fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> ServeError + '_ {
@@ -341,6 +396,19 @@ fn load_or_create_redactor(path: &Path) -> Result<Redactor, ServeError> {
     load_or_create_key(path, parse_key32, random_key32).map(Redactor::new)
 }
 
+/// The key that signs access tokens (64 hex digits of an Ed25519 seed).
+fn load_or_create_token_service(path: &Path) -> Result<TokenService, ServeError> {
+    load_or_create_key(
+        path,
+        |text| TokenService::parse(text).map_err(|e| e.to_string()),
+        || {
+            let tokens = TokenService::generate();
+            let text = tokens.to_key_string();
+            Ok((tokens, text))
+        },
+    )
+}
+
 /// The master key that seals upstream credentials: `WARDEN_MASTER_KEY` (64 hex digits) if set,
 /// otherwise a key file in the data directory. Never stored in the database.
 fn master_key(path: &Path) -> Result<Sealer, ServeError> {
@@ -377,8 +445,8 @@ async fn claim_ledger(store: &dyn Store, signer: &Signer, path: &Path) -> Result
     }
 }
 
-fn write_addresses(data_dir: &Path, api: SocketAddr) -> Result<(), ServeError> {
-    let body = serde_json::json!({ "api": api.to_string() }).to_string();
+fn write_addresses(data_dir: &Path, api: SocketAddr, http: SocketAddr) -> Result<(), ServeError> {
+    let body = serde_json::json!({ "api": api.to_string(), "http": http.to_string() }).to_string();
     let tmp = data_dir.join(format!("{ADDRESSES_FILE}.tmp"));
     std::fs::write(&tmp, body)
         .and_then(|()| std::fs::rename(&tmp, data_dir.join(ADDRESSES_FILE)))
