@@ -40,14 +40,18 @@ impl HttpRule {
         let path = path.trim();
         let method = match method {
             "*" => None,
-            m if !m.is_empty() && m.len() <= 16 && m.bytes().all(|b| b.is_ascii_uppercase()) => Some(m.to_owned()),
+            m if !m.is_empty() && m.len() <= 16 && m.bytes().all(|b| b.is_ascii_uppercase()) => {
+                Some(m.to_owned())
+            }
             _ => return Err(bad("the method must be an upper-case HTTP method or `*`")),
         };
         if !path.starts_with('/') {
             return Err(bad("the path must start with `/`"));
         }
         if path.len() > 1024 || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(bad("the path must be at most 1024 characters without spaces"));
+            return Err(bad(
+                "the path must be at most 1024 characters without spaces",
+            ));
         }
         let matcher = GlobBuilder::new(path)
             .literal_separator(true)
@@ -123,7 +127,12 @@ impl Grant {
 
 /// Decides an HTTP action against an account's grants on one target: the first active grant whose
 /// rule matches allows it; otherwise it is denied, saying what was missing.
-pub fn decide_http<'a>(grants: impl IntoIterator<Item = &'a Grant>, method: &str, path: &str, now: Timestamp) -> Decision {
+pub fn decide_http<'a>(
+    grants: impl IntoIterator<Item = &'a Grant>,
+    method: &str,
+    path: &str,
+    now: Timestamp,
+) -> Decision {
     let mut expired = None;
     for g in grants {
         if g.rule.matches(method, path) {
@@ -171,12 +180,22 @@ mod tests {
         let deep = HttpRule::parse("* /v1/**").unwrap();
         assert!(deep.matches("DELETE", "/v1/a/b/c"));
         assert!(!deep.matches("GET", "/v2/a"));
-        assert!(HttpRule::parse("GET /exact").unwrap().matches("GET", "/exact"));
+        assert!(HttpRule::parse("GET /exact")
+            .unwrap()
+            .matches("GET", "/exact"));
     }
 
     #[test]
     fn bad_rules_are_named() {
-        for bad in ["", "GET", "get /x", "GET x", "GET /a b", "GET /[", "VERYLONGMETHODNAME1 /"] {
+        for bad in [
+            "",
+            "GET",
+            "get /x",
+            "GET x",
+            "GET /a b",
+            "GET /[",
+            "VERYLONGMETHODNAME1 /",
+        ] {
             let e = HttpRule::parse(bad).unwrap_err();
             assert_eq!(e.field, "allow", "{bad}");
         }

@@ -93,9 +93,15 @@ mod tests {
         let s = Sealer::new([7; 32]);
         let sealed = s.seal(b"Authorization: Bearer upstream-secret", "orders");
         assert!(!sealed.contains("upstream-secret"));
-        assert_eq!(s.open(&sealed, "orders").unwrap(), b"Authorization: Bearer upstream-secret");
+        assert_eq!(
+            s.open(&sealed, "orders").unwrap(),
+            b"Authorization: Bearer upstream-secret"
+        );
         assert_eq!(s.open(&sealed, "billing"), Err(SealError::Rejected));
-        assert_eq!(Sealer::new([8; 32]).open(&sealed, "orders"), Err(SealError::Rejected));
+        assert_eq!(
+            Sealer::new([8; 32]).open(&sealed, "orders"),
+            Err(SealError::Rejected)
+        );
         let mut bytes = STANDARD.decode(&sealed[3..]).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;

@@ -34,7 +34,10 @@ impl TargetKind {
         match s {
             "http" => Ok(Self::Http),
             "postgres" => Ok(Self::Postgres),
-            _ => Err(ValidationError::new("kind", format!("`{s}` is not a target kind (http or postgres)"))),
+            _ => Err(ValidationError::new(
+                "kind",
+                format!("`{s}` is not a target kind (http or postgres)"),
+            )),
         }
     }
 }
@@ -59,7 +62,11 @@ pub struct Target {
 }
 
 /// Validates a target's name and upstream URL, returning the URL normalised (no trailing `/`).
-pub fn validate_target(name: &str, kind: TargetKind, upstream: &str) -> Result<String, ValidationError> {
+pub fn validate_target(
+    name: &str,
+    kind: TargetKind,
+    upstream: &str,
+) -> Result<String, ValidationError> {
     validate_label("name", name)?;
     let url = url::Url::parse(upstream)
         .map_err(|e| ValidationError::new("upstream", format!("`{upstream}` is not a URL: {e}")))?;
@@ -70,11 +77,18 @@ pub fn validate_target(name: &str, kind: TargetKind, upstream: &str) -> Result<S
     if !schemes.contains(&url.scheme()) {
         return Err(ValidationError::new(
             "upstream",
-            format!("a {} target's upstream must use {}", kind.as_str(), schemes.join(" or ")),
+            format!(
+                "a {} target's upstream must use {}",
+                kind.as_str(),
+                schemes.join(" or ")
+            ),
         ));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(ValidationError::new("upstream", "the upstream URL needs a host"));
+        return Err(ValidationError::new(
+            "upstream",
+            "the upstream URL needs a host",
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(ValidationError::new(
@@ -83,7 +97,10 @@ pub fn validate_target(name: &str, kind: TargetKind, upstream: &str) -> Result<S
         ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(ValidationError::new("upstream", "the upstream URL must not have a query or fragment"));
+        return Err(ValidationError::new(
+            "upstream",
+            "the upstream URL must not have a query or fragment",
+        ));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
@@ -104,29 +121,36 @@ impl UpstreamCredentials {
     pub fn parse(headers: &[String], basic: Option<&str>) -> Result<Self, ValidationError> {
         let mut out = Self::default();
         for h in headers {
-            let (name, value) = h
-                .split_once(':')
-                .ok_or_else(|| ValidationError::new("inject_headers", "each header must look like `Name: value`"))?;
+            let (name, value) = h.split_once(':').ok_or_else(|| {
+                ValidationError::new("inject_headers", "each header must look like `Name: value`")
+            })?;
             let name = name.trim();
             let value = value.trim();
             if name.is_empty()
-                || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
                 || value.is_empty()
                 || value.chars().any(char::is_control)
             {
                 return Err(ValidationError::new(
                     "inject_headers",
-                    format!("header `{name}` must have a token name and a non-empty single-line value"),
+                    format!(
+                        "header `{name}` must have a token name and a non-empty single-line value"
+                    ),
                 ));
             }
             out.headers.push((name.to_owned(), value.to_owned()));
         }
         if let Some(b) = basic {
-            let (user, password) = b
-                .split_once(':')
-                .ok_or_else(|| ValidationError::new("basic_auth", "must look like `user:password`"))?;
+            let (user, password) = b.split_once(':').ok_or_else(|| {
+                ValidationError::new("basic_auth", "must look like `user:password`")
+            })?;
             if user.is_empty() {
-                return Err(ValidationError::new("basic_auth", "the user must not be empty"));
+                return Err(ValidationError::new(
+                    "basic_auth",
+                    "the user must not be empty",
+                ));
             }
             out.basic = Some((user.to_owned(), password.to_owned()));
         }
@@ -150,7 +174,11 @@ impl UpstreamCredentials {
 
 impl fmt::Debug for UpstreamCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "UpstreamCredentials({:?}, values redacted)", self.header_names())
+        write!(
+            f,
+            "UpstreamCredentials({:?}, values redacted)",
+            self.header_names()
+        )
     }
 }
 
@@ -161,20 +189,51 @@ mod tests {
     #[test]
     fn upstreams_are_checked() {
         assert_eq!(
-            validate_target("orders", TargetKind::Http, "https://api.internal:8443/base/").unwrap(),
+            validate_target(
+                "orders",
+                TargetKind::Http,
+                "https://api.internal:8443/base/"
+            )
+            .unwrap(),
             "https://api.internal:8443/base"
         );
-        for bad in ["ftp://x", "https://user:pw@x", "not a url", "https://x/?q=1"] {
-            assert_eq!(validate_target("orders", TargetKind::Http, bad).unwrap_err().field, "upstream", "{bad}");
+        for bad in [
+            "ftp://x",
+            "https://user:pw@x",
+            "not a url",
+            "https://x/?q=1",
+        ] {
+            assert_eq!(
+                validate_target("orders", TargetKind::Http, bad)
+                    .unwrap_err()
+                    .field,
+                "upstream",
+                "{bad}"
+            );
         }
-        assert_eq!(validate_target("Orders", TargetKind::Http, "https://x").unwrap_err().field, "name");
-        assert!(validate_target("db", TargetKind::Postgres, "postgres://db.internal:5432/app").is_ok());
+        assert_eq!(
+            validate_target("Orders", TargetKind::Http, "https://x")
+                .unwrap_err()
+                .field,
+            "name"
+        );
+        assert!(validate_target(
+            "db",
+            TargetKind::Postgres,
+            "postgres://db.internal:5432/app"
+        )
+        .is_ok());
     }
 
     #[test]
     fn credentials_parse_and_hide() {
-        let c = UpstreamCredentials::parse(&["Authorization: Bearer s3cret".into()], Some("bot:pa:ss")).unwrap();
-        assert_eq!(c.headers[0], ("Authorization".into(), "Bearer s3cret".into()));
+        let c =
+            UpstreamCredentials::parse(&["Authorization: Bearer s3cret".into()], Some("bot:pa:ss"))
+                .unwrap();
+        assert_eq!(
+            c.headers[0],
+            ("Authorization".into(), "Bearer s3cret".into())
+        );
         assert_eq!(c.basic, Some(("bot".into(), "pa:ss".into())));
         assert!(!format!("{c:?}").contains("s3cret"));
         assert!(UpstreamCredentials::parse(&["NoColon".into()], None).is_err());

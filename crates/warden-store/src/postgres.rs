@@ -14,8 +14,8 @@ use warden_core::{Account, Admin, Grant, KeyRecord, Target, Timestamp};
 
 use crate::migrations::{statements, MIGRATIONS};
 use crate::rows::{
-    self, AccountRow, AdminRow, EntryRow, FilterValue, GrantRow, KeyRow, TargetRow, ACCOUNT_COLUMNS,
-    ADMIN_COLUMNS, ENTRY_COLUMNS, GRANT_COLUMNS, KEY_COLUMNS, TARGET_COLUMNS,
+    self, AccountRow, AdminRow, EntryRow, FilterValue, GrantRow, KeyRow, TargetRow,
+    ACCOUNT_COLUMNS, ADMIN_COLUMNS, ENTRY_COLUMNS, GRANT_COLUMNS, KEY_COLUMNS, TARGET_COLUMNS,
 };
 use crate::{
     EventQuery, LedgerEntry, Result, Store, StoreError, StoredCheckpoint, TreeHash, Usage,
@@ -446,8 +446,18 @@ impl Store for PostgresStore {
         self.client()
             .await?
             .execute(
-                &format!("INSERT INTO targets ({TARGET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
-                &[&t.name, &t.kind.as_str(), &t.upstream, &t.ca_bundle, &t.credentials, &t.created_by, &t.created_at.as_micros()],
+                &format!(
+                    "INSERT INTO targets ({TARGET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                ),
+                &[
+                    &t.name,
+                    &t.kind.as_str(),
+                    &t.upstream,
+                    &t.ca_bundle,
+                    &t.credentials,
+                    &t.created_by,
+                    &t.created_at.as_micros(),
+                ],
             )
             .await
             .map_err(|e| conflict(e, || format!("target {}", t.name)))?;
@@ -457,16 +467,24 @@ impl Store for PostgresStore {
     async fn target(&self, name: &str) -> Result<Option<Target>> {
         let c = self.client().await?;
         let st = c
-            .prepare_cached(&format!("SELECT {TARGET_COLUMNS} FROM targets WHERE name = $1"))
+            .prepare_cached(&format!(
+                "SELECT {TARGET_COLUMNS} FROM targets WHERE name = $1"
+            ))
             .await?;
-        c.query_opt(&st, &[&name]).await?.map(|r| target_row(&r)).transpose()
+        c.query_opt(&st, &[&name])
+            .await?
+            .map(|r| target_row(&r))
+            .transpose()
     }
 
     async fn list_targets(&self) -> Result<Vec<Target>> {
         let rows = self
             .client()
             .await?
-            .query(&format!("SELECT {TARGET_COLUMNS} FROM targets ORDER BY name"), &[])
+            .query(
+                &format!("SELECT {TARGET_COLUMNS} FROM targets ORDER BY name"),
+                &[],
+            )
             .await?;
         rows.iter().map(target_row).collect()
     }
@@ -475,7 +493,9 @@ impl Store for PostgresStore {
         self.client()
             .await?
             .execute(
-                &format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
+                &format!(
+                    "INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                ),
                 &[
                     &g.id,
                     &g.account,

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use warden_core::event::{Event, OutcomeRecord};
 use warden_core::{
-    Account, AccountName, Admin, Email, Grant, HttpRule, KeyRecord, SecretDigest, Target, TargetKind, Timestamp,
+    Account, AccountName, Admin, Email, Grant, HttpRule, KeyRecord, SecretDigest, Target,
+    TargetKind, Timestamp,
 };
 
 use crate::{Result, StoreError};
@@ -300,7 +301,8 @@ pub struct TargetRow {
 }
 
 /// Column list matching [`TargetRow`].
-pub const TARGET_COLUMNS: &str = "name, kind, upstream, ca_bundle, credentials, created_by, created_at";
+pub const TARGET_COLUMNS: &str =
+    "name, kind, upstream, ca_bundle, credentials, created_by, created_at";
 
 impl TryFrom<TargetRow> for Target {
     type Error = StoreError;
@@ -338,7 +340,8 @@ pub struct GrantRow {
 }
 
 /// Column list matching [`GrantRow`].
-pub const GRANT_COLUMNS: &str = "id, account, target, rule, created_by, created_at, expires_at, last_used_at";
+pub const GRANT_COLUMNS: &str =
+    "id, account, target, rule, created_by, created_at, expires_at, last_used_at";
 
 impl TryFrom<GrantRow> for Grant {
     type Error = StoreError;

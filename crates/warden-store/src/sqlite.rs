@@ -16,8 +16,8 @@ use warden_core::{Account, Admin, Grant, KeyRecord, Target, Timestamp};
 
 use crate::migrations::{statements, MIGRATIONS};
 use crate::rows::{
-    self, AccountRow, AdminRow, EntryRow, FilterValue, GrantRow, KeyRow, TargetRow, ACCOUNT_COLUMNS,
-    ADMIN_COLUMNS, ENTRY_COLUMNS, GRANT_COLUMNS, KEY_COLUMNS, TARGET_COLUMNS,
+    self, AccountRow, AdminRow, EntryRow, FilterValue, GrantRow, KeyRow, TargetRow,
+    ACCOUNT_COLUMNS, ADMIN_COLUMNS, ENTRY_COLUMNS, GRANT_COLUMNS, KEY_COLUMNS, TARGET_COLUMNS,
 };
 use crate::{
     EventQuery, LedgerEntry, Result, Store, StoreError, StoredCheckpoint, TreeHash, Usage,
@@ -519,8 +519,18 @@ impl Store for SqliteStore {
         let t = target.clone();
         self.write(move |c| {
             c.execute(
-                &format!("INSERT INTO targets ({TARGET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-                params![t.name, t.kind.as_str(), t.upstream, t.ca_bundle, t.credentials, t.created_by, t.created_at.as_micros()],
+                &format!(
+                    "INSERT INTO targets ({TARGET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ),
+                params![
+                    t.name,
+                    t.kind.as_str(),
+                    t.upstream,
+                    t.ca_bundle,
+                    t.credentials,
+                    t.created_by,
+                    t.created_at.as_micros()
+                ],
             )
             .map_err(|e| {
                 if is_unique_violation(&e) {
@@ -537,19 +547,25 @@ impl Store for SqliteStore {
     async fn target(&self, name: &str) -> Result<Option<Target>> {
         let name = name.to_owned();
         self.read(move |c| {
-            c.prepare_cached(&format!("SELECT {TARGET_COLUMNS} FROM targets WHERE name = ?1"))?
-                .query_row([name], target_row)
-                .optional()?
-                .map(Target::try_from)
-                .transpose()
+            c.prepare_cached(&format!(
+                "SELECT {TARGET_COLUMNS} FROM targets WHERE name = ?1"
+            ))?
+            .query_row([name], target_row)
+            .optional()?
+            .map(Target::try_from)
+            .transpose()
         })
         .await
     }
 
     async fn list_targets(&self) -> Result<Vec<Target>> {
         self.read(|c| {
-            let mut st = c.prepare(&format!("SELECT {TARGET_COLUMNS} FROM targets ORDER BY name"))?;
-            let rows = st.query_map([], target_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut st = c.prepare(&format!(
+                "SELECT {TARGET_COLUMNS} FROM targets ORDER BY name"
+            ))?;
+            let rows = st
+                .query_map([], target_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             rows.into_iter().map(Target::try_from).collect()
         })
         .await
@@ -559,7 +575,9 @@ impl Store for SqliteStore {
         let g = grant.clone();
         self.write(move |c| {
             c.execute(
-                &format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                &format!(
+                    "INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                ),
                 params![
                     g.id,
                     g.account,
