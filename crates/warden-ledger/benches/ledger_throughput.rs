@@ -11,13 +11,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_postgres::NoTls;
-use warden_core::event::{Action, Actor, ActorKind, AuthMethod, Category, Decision, Event, Outcome, Source};
+use warden_core::event::{
+    Action, Actor, ActorKind, AuthMethod, Category, Decision, Event, Outcome, Source,
+};
 use warden_core::{Clock, SystemClock};
 use warden_ledger::{LedgerWriter, Signer, WriterConfig};
 use warden_store::{PostgresStore, SqliteStore, Store};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// A realistic event: a service account's authenticated request, about 600 bytes canonical.
@@ -77,7 +82,9 @@ async fn throughput(name: &str, store: Arc<dyn Store>, events: u64, producers: u
         tasks.push(tokio::spawn(async move {
             let clock = SystemClock;
             for i in 0..events / producers {
-                w.record(event(&clock, p * 1_000_000 + i)).await.expect("record");
+                w.record(event(&clock, p * 1_000_000 + i))
+                    .await
+                    .expect("record");
             }
         }));
     }
@@ -114,25 +121,41 @@ async fn main() {
     let events: u64 = env_or("EVENTS", 1_000_000);
     let producers: u64 = env_or("PRODUCERS", 64);
     let backends: String = env_or("BACKENDS", "sqlite,postgres".to_owned());
-    println!("ledger throughput: {events} events, {producers} producers, {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "ledger throughput: {events} events, {producers} producers, {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     for backend in backends.split(',') {
         match backend {
             "sqlite" => {
                 let dir = tempfile::tempdir().expect("tempdir");
-                let store = SqliteStore::open(&dir.path().join("bench.db")).await.expect("sqlite");
+                let store = SqliteStore::open(&dir.path().join("bench.db"))
+                    .await
+                    .expect("sqlite");
                 throughput("sqlite", Arc::new(store), events, producers).await;
             }
             "postgres" => {
-                let base = std::env::var("WARDEN_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+                let base = std::env::var("WARDEN_TEST_PG")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
                 let name = format!("warden_bench_{}", std::process::id());
-                let (admin, conn) = tokio_postgres::connect(&format!("{base}/postgres"), NoTls).await.expect("postgres");
+                let (admin, conn) = tokio_postgres::connect(&format!("{base}/postgres"), NoTls)
+                    .await
+                    .expect("postgres");
                 tokio::spawn(conn);
-                admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create db");
+                admin
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create db");
                 {
-                    let store = PostgresStore::connect(&format!("{base}/{name}"), 16).await.expect("connect");
+                    let store = PostgresStore::connect(&format!("{base}/{name}"), 16)
+                        .await
+                        .expect("connect");
                     throughput("postgres", Arc::new(store), events, producers).await;
                 }
-                admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.expect("drop db");
+                admin
+                    .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+                    .await
+                    .expect("drop db");
             }
             other => eprintln!("unknown backend {other}"),
         }

@@ -16,6 +16,11 @@
 //! - [`proof`]: serialisable [`InclusionProof`] and [`ConsistencyProof`] for the API and CLI;
 //! - [`note`]: C2SP signed notes, Ed25519 [`Signer`] and [`Verifier`] keys and their strings;
 //! - [`checkpoint`]: C2SP tlog [`Checkpoint`]s, signed and opened as notes;
+//! - [`verify`]: [`Audit`], streaming verification of a whole ledger that names the first bad
+//!   position (edited, missing, reordered or malformed entries, forged checkpoints, rewritten or
+//!   truncated history);
+//! - [`bundle`]: the self-contained audit bundle (JSON Lines), its [`BundleWriter`] and
+//!   streaming [`BundleReader`];
 //! - [`writer`]: the sequencer: group commit, acknowledgement only once durable, fail closed.
 //!
 //! `docs/LEDGER.md` describes every byte format here precisely enough to write an independent
@@ -24,16 +29,20 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod bundle;
 pub mod checkpoint;
 pub mod hash;
 pub mod note;
 pub mod proof;
 pub mod tree;
+pub mod verify;
 pub mod writer;
 
+pub use bundle::{BundleEntry, BundleError, BundleHeader, BundleReader, BundleWriter};
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use hash::{leaf_hash, node_hash, Hash, ParseHashError, EMPTY_TREE_HASH};
 pub use note::{NoteError, Signer, Verifier};
 pub use proof::{ConsistencyProof, InclusionProof};
 pub use tree::{HashReader, MemoryHashStore, RootBuilder, TreeError};
+pub use verify::{Audit, CheckpointSource, Problem, Verified};
 pub use writer::{LedgerError, LedgerWriter, Receipt, WriterConfig};

@@ -543,6 +543,7 @@ async fn restart_keeps_everything(backend: Backend) {
         data_dir: t.dir.path().join("data"),
         database_url: t.db.as_ref().map(ScratchDb::url),
         api_addr: "127.0.0.1:0".parse().unwrap(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
         ..Config::default()
     };
     let running = server::start(&config, t.clock.clone()).await.unwrap();

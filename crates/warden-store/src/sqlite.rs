@@ -429,12 +429,12 @@ impl Store for SqliteStore {
     async fn key_with_account(&self, key_id: &str) -> Result<Option<(KeyRecord, Account)>> {
         let id = key_id.to_owned();
         self.read(move |c| {
-            let mut st = c.prepare_cached(&format!(
+            let mut st = c.prepare_cached(
                 "SELECT a.name, a.owner, a.purpose, a.labels, a.created_by, a.created_at, a.expires_at, \
                  a.disabled_reason, a.last_used_at, k.key_id, k.account, k.digest, k.created_by, \
                  k.created_at, k.expires_at, k.last_used_at, k.revoked_at, k.superseded_by \
-                 FROM api_keys k JOIN accounts a ON a.name = k.account WHERE k.key_id = ?1"
-            ))?;
+                 FROM api_keys k JOIN accounts a ON a.name = k.account WHERE k.key_id = ?1",
+            )?;
             let found = st
                 .query_row([id], |r| Ok((account_row(r)?, key_row(r, 9)?)))
                 .optional()?;

@@ -43,6 +43,9 @@ pub enum Command {
     Events(EventsArgs),
     /// Show whose credential WARDEN_TOKEN is (works with API keys too).
     Whoami(ClientArgs),
+    /// Verify the tamper-evident ledger, or export it as a bundle for an auditor.
+    #[command(subcommand)]
+    Audit(crate::audit::AuditCommand),
 }
 
 #[derive(Debug, Args)]
@@ -60,6 +63,9 @@ pub struct ServeArgs {
     /// REST API address; port 0 picks a free port [env: WARDEN_API_ADDR] [default: 127.0.0.1:8470]
     #[arg(long, value_name = "HOST:PORT")]
     pub api_addr: Option<SocketAddr>,
+    /// HTTP gateway address (`/<target>/<path>`) [env: WARDEN_HTTP_ADDR] [default: 127.0.0.1:8471]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub http_addr: Option<SocketAddr>,
 }
 
 /// How listings are printed.

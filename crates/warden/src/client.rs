@@ -51,6 +51,12 @@ impl Client {
         self.send(self.http.get(self.url(path))).await
     }
 
+    /// GET `path` and return the response body as text (for `text/plain` endpoints).
+    pub async fn get_text(&self, path: &str) -> Result<String> {
+        let bytes = self.send_raw(self.http.get(self.url(path))).await?;
+        String::from_utf8(bytes).context("the server's response is not UTF-8 text")
+    }
+
     /// POST `body` as JSON to `path` and decode the JSON response.
     pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
         self.send(self.http.post(self.url(path)).json(body)).await
@@ -60,7 +66,13 @@ impl Client {
         format!("{}{path}", self.base)
     }
 
-    async fn send<T: DeserializeOwned>(&self, mut request: reqwest::RequestBuilder) -> Result<T> {
+    async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T> {
+        let bytes = self.send_raw(request).await?;
+        serde_json::from_slice(&bytes).context("the server's response is not the expected JSON")
+    }
+
+    /// Sends with the token; the body of a success, or the problem document as an error.
+    async fn send_raw(&self, mut request: reqwest::RequestBuilder) -> Result<Vec<u8>> {
         match &self.token {
             Some(t) => request = request.bearer_auth(t),
             None => bail!(
@@ -74,8 +86,7 @@ impl Client {
         let status = response.status();
         let bytes = response.bytes().await.context("reading the response")?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes)
-                .context("the server's response is not the expected JSON");
+            return Ok(bytes.to_vec());
         }
         match serde_json::from_slice::<Problem>(&bytes) {
             Ok(p) => {

@@ -49,6 +49,7 @@ pub async fn run(cli: crate::cli::Cli) -> Result<()> {
         Command::Key(cmd) => key(cmd).await,
         Command::Admin(cmd) => admin(cmd).await,
         Command::Events(args) => events(args).await,
+        Command::Audit(cmd) => crate::audit::run(cmd).await,
         Command::Whoami(client) => {
             let me: Value = Client::new(&client)?.get("/v1/whoami").await?;
             output::object(
@@ -71,6 +72,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         data_dir: args.data_dir,
         database_url: args.database_url,
         api_addr: args.api_addr,
+        http_addr: args.http_addr,
     };
     let config = Config::load(args.config.as_deref(), &overrides)?;
     let running = warden_server::server::start(&config, Arc::new(warden_core::SystemClock))
@@ -85,6 +87,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         "  API:      http://{}  (OpenAPI: /v1/openapi.json)",
         running.api_addr
     );
+    println!("  Gateway:  http://{}/<target>/<path>", running.http_addr);
     println!("  Database: {where_db}");
     if let Some(path) = &running.new_admin_token {
         println!(

@@ -1,7 +1,9 @@
 //! The `warden` binary: `warden serve` runs the server; every other command is an admin client
-//! of the REST API (it never touches the database). Exit codes: 0 success, 1 failure, 2 usage
-//! error.
+//! of the REST API (it never touches the database, except `warden audit verify`, which checks the
+//! ledger without trusting the server). Exit codes: 0 success, 1 failure (including a ledger that
+//! fails verification), 2 usage error.
 
+mod audit;
 mod cli;
 mod client;
 mod commands;
@@ -25,6 +27,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The verdict is already printed.
+        Err(e) if e.is::<audit::VerificationFailed>() => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

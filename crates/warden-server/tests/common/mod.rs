@@ -20,6 +20,8 @@ pub enum Backend {
 pub struct TestServer {
     pub running: Option<server::Running>,
     pub base: String,
+    /// Base URL of the HTTP gateway (`http://127.0.0.1:<port>`).
+    pub gateway: String,
     pub admin: String,
     pub clock: Arc<ManualClock>,
     pub http: reqwest::Client,
@@ -42,6 +44,7 @@ impl TestServer {
             data_dir: dir.path().join("data"),
             database_url: db.as_ref().map(ScratchDb::url),
             api_addr: "127.0.0.1:0".parse().unwrap(),
+            http_addr: "127.0.0.1:0".parse().unwrap(),
             max_body_bytes: 4096,
             ..Config::default()
         };
@@ -63,6 +66,7 @@ impl TestServer {
             .to_owned();
         Self {
             base: format!("http://{}", running.api_addr),
+            gateway: format!("http://{}", running.http_addr),
             running: Some(running),
             admin,
             clock,

@@ -33,6 +33,8 @@ pub fn warden(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
         }
     }
     cmd.env("NO_COLOR", "1");
+    // Tests run servers side by side: the gateway must not default to the fixed port 8471.
+    cmd.env("WARDEN_HTTP_ADDR", "127.0.0.1:0");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -168,7 +170,7 @@ impl Proc {
 }
 
 impl Drop for Proc {
-    pub fn drop(&mut self) {
+    fn drop(&mut self) {
         if self.status.is_none() {
             let _ = self.child.kill();
             let _ = self.child.wait();
@@ -409,4 +411,3 @@ pub fn secret_part<'a>(key: &'a str, key_id: &str) -> &'a str {
     );
     secret
 }
-
