@@ -65,6 +65,32 @@ pub enum AuditCommand {
     /// renamed to FILE when complete. Verify it anywhere with
     /// `warden audit verify --bundle FILE --key KEY`. Needs an admin token.
     Export(ExportArgs),
+    /// Print an inclusion proof for one entry against the latest signed checkpoint (or a given
+    /// size), checked before it is printed, so it can be handed to anyone holding the key.
+    Proof(ProofArgs),
+    /// Print the keyed hash that events store in place of a sensitive value, to search for it
+    /// (e.g. `warden events -o json | grep <hash>`).
+    Hash(HashArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProofArgs {
+    /// The entry's position.
+    #[arg(long)]
+    pub seq: u64,
+    /// Tree size to prove against (default: the latest checkpoint's).
+    #[arg(long)]
+    pub size: Option<u64>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct HashArgs {
+    /// The sensitive value.
+    pub value: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, Args)]
@@ -133,7 +159,63 @@ pub async fn run(cmd: AuditCommand) -> Result<()> {
             report(output, verdict)
         }
         AuditCommand::Export(args) => export(args).await,
+        AuditCommand::Proof(args) => proof(args).await,
+        AuditCommand::Hash(args) => {
+            let answer: serde_json::Value = Client::new(&args.client)?
+                .post("/v1/ledger/hash", &json!({ "value": args.value }))
+                .await?;
+            println!("{}", answer["hash"].as_str().unwrap_or_default());
+            Ok(())
+        }
     }
+}
+
+/// Fetches an inclusion proof and checks it against the signed checkpoint before printing it.
+async fn proof(args: ProofArgs) -> Result<()> {
+    let client = Client::new(&args.client)?;
+    let key = client.get_text("/v1/ledger/key").await?;
+    let verifier = Verifier::parse(key.trim()).context("the server's ledger key is malformed")?;
+    let size = args.size.map(|s| format!("&size={s}")).unwrap_or_default();
+    let answer: serde_json::Value = client
+        .get(&format!(
+            "/v1/ledger/proof/inclusion?seq={}{size}",
+            args.seq
+        ))
+        .await?;
+    let proof: warden_ledger::InclusionProof =
+        serde_json::from_value(answer["proof"].clone()).context("malformed proof")?;
+    let leaf: Hash = answer["leaf_hash"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()
+        .context("malformed leaf hash")?;
+    let note = answer["checkpoint"]
+        .as_str()
+        .context("no signed checkpoint at that size; pass a --size that has one")?;
+    let checkpoint = warden_ledger::Checkpoint::open(note, &verifier)
+        .context("the checkpoint does not verify")?;
+    proof
+        .verify(&leaf, &checkpoint.root)
+        .context("the proof does not verify against the signed checkpoint")?;
+    match args.client.output {
+        Output::Json => println!(
+            "{}",
+            json!({ "proof": proof, "leaf_hash": leaf.to_hex(), "checkpoint": note, "key": verifier.to_key_string() })
+        ),
+        Output::Table => {
+            println!(
+                "entry {} is in the ledger of size {} (verified)",
+                args.seq, proof.tree_size
+            );
+            println!("leaf hash: {}", leaf.to_hex());
+            println!("audit path:");
+            for h in &proof.hashes {
+                println!("  {h}");
+            }
+            println!("checkpoint:\n{note}");
+        }
+    }
+    Ok(())
 }
 
 /// The outcome of a verification: the audit's, or a bundle whose size disagrees with its header.

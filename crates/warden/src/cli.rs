@@ -46,6 +46,97 @@ pub enum Command {
     /// Verify the tamper-evident ledger, or export it as a bundle for an auditor.
     #[command(subcommand)]
     Audit(crate::audit::AuditCommand),
+    /// Register the upstream APIs and databases service accounts reach through Warden.
+    #[command(subcommand)]
+    Target(TargetCommand),
+    /// Grant, list and remove what accounts may do on targets (deny by default).
+    #[command(subcommand)]
+    Grant(GrantCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TargetCommand {
+    /// Register a target and the credentials Warden injects when forwarding to it.
+    ///
+    /// Example: warden target add orders --kind http --upstream https://orders.internal
+    /// --inject-header-file ./orders-upstream-headers
+    ///
+    /// The credentials are encrypted at rest and never shown again. Prefer
+    /// --inject-header-file to --inject-header: command lines end up in shell history and `ps`.
+    Add {
+        /// Unique name: the first path segment on the gateway (http://warden:8471/NAME/...).
+        name: String,
+        /// http or postgres.
+        #[arg(long, default_value = "http")]
+        kind: String,
+        /// Base URL of the upstream.
+        #[arg(long, value_name = "URL")]
+        upstream: String,
+        /// A header to inject, `Name: value` (repeatable).
+        #[arg(long = "inject-header", value_name = "HEADER")]
+        inject_headers: Vec<String>,
+        /// A file of headers to inject, one `Name: value` per line.
+        #[arg(long, value_name = "FILE")]
+        inject_header_file: Option<PathBuf>,
+        /// A file holding `user:password` for HTTP basic auth (or the database login).
+        #[arg(long, value_name = "FILE")]
+        basic_auth_file: Option<PathBuf>,
+        /// Extra CA certificates (PEM) to trust for the upstream.
+        #[arg(long, value_name = "FILE")]
+        ca_bundle: Option<PathBuf>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List targets (credentials are never shown, only which headers are injected).
+    List(ClientArgs),
+    /// Show one target.
+    Show {
+        /// Target name.
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GrantCommand {
+    /// Allow an account something on a target.
+    ///
+    /// HTTP rules are `METHOD PATH-GLOB`: `GET /v1/orders/*` (one segment), `* /v1/**` (any
+    /// method, any depth). Example: warden grant add billing-etl orders --allow 'GET /v1/orders/*'
+    /// --expires-in 4h
+    Add {
+        /// Account name.
+        account: String,
+        /// Target name.
+        target: String,
+        /// What to allow.
+        #[arg(long, value_name = "RULE")]
+        allow: String,
+        /// Just-in-time access: the grant lapses after this long (e.g. 4h).
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List grants with their state and last use.
+    List {
+        /// Only this account's.
+        #[arg(long)]
+        account: Option<String>,
+        /// Only on this target.
+        #[arg(long)]
+        target: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Remove a grant; it stops applying at once.
+    Remove {
+        /// Grant id (g_…).
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Debug, Args)]

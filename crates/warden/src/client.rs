@@ -57,6 +57,11 @@ impl Client {
         String::from_utf8(bytes).context("the server's response is not UTF-8 text")
     }
 
+    /// DELETE `path` and decode the JSON response.
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.send(self.http.delete(self.url(path))).await
+    }
+
     /// POST `body` as JSON to `path` and decode the JSON response.
     pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
         self.send(self.http.post(self.url(path)).json(body)).await

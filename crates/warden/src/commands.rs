@@ -50,6 +50,8 @@ pub async fn run(cli: crate::cli::Cli) -> Result<()> {
         Command::Admin(cmd) => admin(cmd).await,
         Command::Events(args) => events(args).await,
         Command::Audit(cmd) => crate::audit::run(cmd).await,
+        Command::Target(cmd) => crate::access::target(cmd).await,
+        Command::Grant(cmd) => crate::access::grant(cmd).await,
         Command::Whoami(client) => {
             let me: Value = Client::new(&client)?.get("/v1/whoami").await?;
             output::object(
@@ -353,7 +355,7 @@ fn print_event(output: Output, e: &Value) {
 }
 
 /// Percent-encodes a value for a URL path segment or query value.
-fn path(s: &str) -> String {
+pub fn path(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

@@ -3,6 +3,7 @@
 //! ledger without trusting the server). Exit codes: 0 success, 1 failure (including a ledger that
 //! fails verification), 2 usage error.
 
+mod access;
 mod audit;
 mod cli;
 mod client;

@@ -85,7 +85,7 @@ async fn latest_checkpoint(State(app): State<AppState>) -> Result<impl IntoRespo
         .store
         .latest_checkpoint()
         .await?
-        .ok_or_else(|| ApiError::NotFound("checkpoint (none signed yet)".into()))?;
+        .ok_or_else(|| ApiError::NotFound("signed checkpoint (none yet: one is signed every `ledger.checkpoint_every` entries or `ledger.checkpoint_interval`)".into()))?;
     Ok(note(cp))
 }
 
@@ -228,7 +228,7 @@ async fn size_or_latest(
                 .store
                 .latest_checkpoint()
                 .await?
-                .ok_or_else(|| ApiError::NotFound("checkpoint (none signed yet)".into()))?;
+                .ok_or_else(|| ApiError::NotFound("signed checkpoint (none yet: one is signed every `ledger.checkpoint_every` entries or `ledger.checkpoint_interval`)".into()))?;
             Ok((cp.size, Some(cp.note)))
         }
     }
