@@ -30,14 +30,27 @@ pub enum SealError {
 #[derive(Clone)]
 pub struct Sealer {
     cipher: XChaCha20Poly1305,
+    fingerprint: String,
 }
 
 impl Sealer {
     /// A sealer with a 256-bit master key.
     pub fn new(key: [u8; 32]) -> Self {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::new()
+            .chain_update(b"warden master key fingerprint\n")
+            .chain_update(key)
+            .finalize();
         Self {
             cipher: XChaCha20Poly1305::new(&key.into()),
+            fingerprint: hex::encode(&digest[..16]),
         }
+    }
+
+    /// A one-way fingerprint of the key, so instances can check they share one without
+    /// revealing it.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// Encrypts `plaintext`, binding it to `context` (the target's name).

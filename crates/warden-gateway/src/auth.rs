@@ -1,4 +1,5 @@
-//! Authentication of bearer credentials: service-account API keys and admin tokens.
+//! Authentication of bearer credentials: service-account API keys, the short-lived access tokens
+//! they obtain (see [`crate::token`]), and admin tokens.
 //!
 //! Verification is one primary-key lookup (the key id is in the credential) plus a constant-time
 //! digest comparison. Key records are cached per process to keep the database off the hot path.
@@ -10,15 +11,23 @@
 //! Failures carry no hint of why: an unknown key id, a wrong secret, a revoked or expired key and
 //! a disabled account all look the same to the client (the reason is kept for the audit event).
 //! Unknown ids are compared against a dummy digest so they cost the same work as wrong secrets.
+//!
+//! An access token is checked in two steps: its signature, issuer and lifetime by the
+//! [`TokenService`], then the key that obtained it and its account through the same cached
+//! lookup as the API key itself. So revoking the key or disabling (or expiring) the account stops
+//! its live tokens on the next request, exactly as it stops the key.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use warden_core::event::AuthMethod;
 use warden_core::{
     Account, AccountStatus, Clock, Credential, CredentialKind, KeyRecord, SecretDigest, Timestamp,
 };
 use warden_store::{Store, StoreError, Usage};
+
+use crate::token::{looks_like_jwt, TokenError, TokenService};
 
 /// Entries beyond which the cache is emptied rather than grown.
 const MAX_CACHED_KEYS: usize = 100_000;
@@ -28,8 +37,10 @@ const MAX_CACHED_KEYS: usize = 100_000;
 pub struct ServicePrincipal {
     /// Its account.
     pub account: String,
-    /// The key it used.
+    /// The key it used, or that obtained the token it used.
     pub key_id: String,
+    /// How it proved itself: [`AuthMethod::ApiKey`] or [`AuthMethod::Token`].
+    pub method: AuthMethod,
 }
 
 /// An admin that proved themself.
@@ -91,6 +102,23 @@ pub enum AuthFailure {
         /// `disabled` or `expired`.
         status: &'static str,
     },
+    /// A bearer shaped like an access token that does not verify (malformed, wrong algorithm or
+    /// signing key, bad signature, expired, …).
+    #[error("invalid token: {0}")]
+    InvalidToken(#[from] TokenError),
+    /// A valid access token whose key or account can no longer be used (revoked or expired key,
+    /// disabled or expired account).
+    #[error("token {jti} refused: {reason}")]
+    TokenRefused {
+        /// The key that obtained the token.
+        key_id: String,
+        /// The token's account.
+        account: String,
+        /// The token's id.
+        jti: String,
+        /// Why, e.g. `key is revoked` or `account is disabled`.
+        reason: String,
+    },
     /// The store failed; authentication fails closed.
     #[error("credential store unavailable: {0}")]
     Store(#[from] StoreError),
@@ -103,7 +131,9 @@ impl AuthFailure {
             Self::Unknown { key_id }
             | Self::WrongSecret { key_id }
             | Self::KeyUnusable { key_id, .. }
-            | Self::AccountUnusable { key_id, .. } => Some(key_id),
+            | Self::AccountUnusable { key_id, .. }
+            | Self::TokenRefused { key_id, .. } => Some(key_id),
+            Self::InvalidToken(e) => e.key_id(),
             _ => None,
         }
     }
@@ -111,9 +141,10 @@ impl AuthFailure {
     /// The account the presented key belongs to, when that is known.
     pub fn account(&self) -> Option<&str> {
         match self {
-            Self::KeyUnusable { account, .. } | Self::AccountUnusable { account, .. } => {
-                Some(account)
-            }
+            Self::KeyUnusable { account, .. }
+            | Self::AccountUnusable { account, .. }
+            | Self::TokenRefused { account, .. } => Some(account),
+            Self::InvalidToken(e) => e.account(),
             _ => None,
         }
     }
@@ -125,6 +156,37 @@ struct CachedKey {
     fetched: Instant,
 }
 
+/// Whether a verified key and its account may be used at `now`.
+fn usable(
+    entry: &CachedKey,
+    now: Timestamp,
+    method: AuthMethod,
+) -> Result<ServicePrincipal, AuthFailure> {
+    let key_id = entry.key.key_id.clone();
+    let account = entry.account.name.to_string();
+    let state = entry.key.state(now);
+    if !state.is_usable() {
+        return Err(AuthFailure::KeyUnusable {
+            key_id,
+            account,
+            state: state.as_str(),
+        });
+    }
+    let status = entry.account.status(now);
+    if status != AccountStatus::Active {
+        return Err(AuthFailure::AccountUnusable {
+            key_id,
+            account,
+            status: status.as_str(),
+        });
+    }
+    Ok(ServicePrincipal {
+        account,
+        key_id,
+        method,
+    })
+}
+
 /// Verifies credentials and remembers their use.
 pub struct Authenticator {
     store: Arc<dyn Store>,
@@ -132,6 +194,7 @@ pub struct Authenticator {
     cache_ttl: Duration,
     cache: Mutex<HashMap<String, Arc<CachedKey>>>,
     usage: Mutex<HashMap<String, Usage>>,
+    tokens: Option<Arc<TokenService>>,
 }
 
 impl Authenticator {
@@ -143,10 +206,23 @@ impl Authenticator {
             cache_ttl,
             cache: Mutex::new(HashMap::new()),
             usage: Mutex::new(HashMap::new()),
+            tokens: None,
         }
     }
 
-    /// Verifies a bearer string of either kind.
+    /// Also accepts the access tokens `tokens` issues. Without it, tokens are refused as
+    /// malformed credentials.
+    pub fn with_tokens(mut self, tokens: Arc<TokenService>) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+
+    /// The service that issues and verifies access tokens, when there is one.
+    pub fn tokens(&self) -> Option<&Arc<TokenService>> {
+        self.tokens.as_ref()
+    }
+
+    /// Verifies a bearer string of any kind: API key, access token or admin token.
     pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Principal, AuthFailure> {
         let bearer = bearer.ok_or(AuthFailure::Missing)?;
         if let Ok(c) = Credential::parse(CredentialKind::ApiKey, bearer) {
@@ -155,7 +231,18 @@ impl Authenticator {
         if let Ok(c) = Credential::parse(CredentialKind::AdminToken, bearer) {
             return self.admin(&c).await.map(Principal::Admin);
         }
+        if let (Some(tokens), true) = (&self.tokens, looks_like_jwt(bearer)) {
+            return self.token(tokens, bearer).await.map(Principal::Service);
+        }
         Err(AuthFailure::Malformed)
+    }
+
+    /// Verifies a service account's API key, and nothing else (not an access token, not an admin
+    /// token): what the OAuth token endpoint accepts as a client secret.
+    pub async fn authenticate_key(&self, key: &str) -> Result<ServicePrincipal, AuthFailure> {
+        let c =
+            Credential::parse(CredentialKind::ApiKey, key).map_err(|_| AuthFailure::Malformed)?;
+        self.service(&c).await
     }
 
     async fn service(&self, presented: &Credential) -> Result<ServicePrincipal, AuthFailure> {
@@ -173,26 +260,36 @@ impl Authenticator {
             });
         }
         let now = self.clock.now();
-        let key_id = entry.key.key_id.clone();
-        let account = entry.account.name.to_string();
-        let state = entry.key.state(now);
-        if !state.is_usable() {
-            return Err(AuthFailure::KeyUnusable {
-                key_id,
-                account,
-                state: state.as_str(),
-            });
+        let principal = usable(&entry, now, AuthMethod::ApiKey)?;
+        self.note_use(&principal.key_id, &principal.account, now);
+        Ok(principal)
+    }
+
+    /// An access token: signature and lifetime first, then its key and account, looked up (and
+    /// cached) exactly like the API key's, so revocation and disabling reach live tokens.
+    async fn token(
+        &self,
+        tokens: &TokenService,
+        bearer: &str,
+    ) -> Result<ServicePrincipal, AuthFailure> {
+        let claims = tokens.verify(bearer, self.clock.now())?;
+        let refused = |reason: String| AuthFailure::TokenRefused {
+            key_id: claims.key_id.clone(),
+            account: claims.sub.clone(),
+            jti: claims.jti.clone(),
+            reason,
+        };
+        let Some(entry) = self.lookup(&claims.key_id).await? else {
+            return Err(refused("its key no longer exists".to_owned()));
+        };
+        if entry.account.name.as_str() != claims.sub {
+            return Err(refused("its key belongs to another account".to_owned()));
         }
-        let status = entry.account.status(now);
-        if status != AccountStatus::Active {
-            return Err(AuthFailure::AccountUnusable {
-                key_id,
-                account,
-                status: status.as_str(),
-            });
-        }
-        self.note_use(&key_id, &account, now);
-        Ok(ServicePrincipal { account, key_id })
+        let now = self.clock.now();
+        let principal =
+            usable(&entry, now, AuthMethod::Token).map_err(|e| refused(e.to_string()))?;
+        self.note_use(&principal.key_id, &principal.account, now);
+        Ok(principal)
     }
 
     async fn admin(&self, presented: &Credential) -> Result<AdminPrincipal, AuthFailure> {

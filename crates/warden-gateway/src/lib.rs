@@ -3,7 +3,11 @@
 //! (fail closed), and records the outcome when it completes. Every front door produces the same
 //! `Event`.
 //!
-//! - [`auth`]: verifying API keys and admin tokens (shared with the control-plane API).
+//! - [`auth`]: verifying API keys, access tokens and admin tokens (shared with the control-plane
+//!   API).
+//! - [`token`]: short-lived EdDSA JWT access tokens (OAuth 2.0 client credentials) and their JWKS.
+//! - [`policy`]: targets and grants, cached, and grant use.
+//! - [`http`]: the HTTP front door (`/<target>/<path>` on port 8471).
 //!
 //! This crate reaches the database only through the `Store` trait and never decides what a grant
 //! means (that is `warden-core`'s).
@@ -11,3 +15,6 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod http;
+pub mod policy;
+pub mod token;

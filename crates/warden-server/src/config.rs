@@ -25,6 +25,10 @@ const CLI_ONLY_VARS: &[&str] = &["url", "token", "log", "test_pg", "master_key"]
 pub struct Config {
     /// Where Warden keeps its SQLite database, admin token and keys.
     pub data_dir: PathBuf,
+    /// Where the keys live (ledger signing key, token signing key, hashing key, master key),
+    /// each created on first start with mode 0600. Default: `data_dir`. Instances sharing one
+    /// database must share these keys: point them all at one (secured) directory.
+    pub keys_dir: Option<PathBuf>,
     /// A `postgres://` URL to use PostgreSQL instead of the embedded SQLite database.
     pub database_url: Option<String>,
     /// Address of the REST API (`host:port`; port 0 picks a free one).
@@ -97,7 +101,7 @@ pub struct LedgerConfig {
     #[serde(with = "humantime_serde_str")]
     pub write_timeout: Duration,
     /// The checkpoint signing key (a `PRIVATE+KEY+…` signed-note key). Default:
-    /// `<data_dir>/ledger-signing-key`, created on first start. Never stored in the database.
+    /// `<keys_dir>/ledger-signing-key`, created on first start. Never stored in the database.
     pub signing_key_file: Option<PathBuf>,
     /// Sign a checkpoint after this many new entries…
     pub checkpoint_every: u64,
@@ -119,6 +123,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("warden-data"),
+            keys_dir: None,
             database_url: None,
             api_addr: SocketAddr::from(([127, 0, 0, 1], 8470)),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8471)),
@@ -251,12 +256,17 @@ impl Config {
         }
     }
 
+    /// The directory of the key files.
+    pub fn keys_dir(&self) -> &Path {
+        self.keys_dir.as_deref().unwrap_or(&self.data_dir)
+    }
+
     /// Where the checkpoint signing key is kept.
     pub fn signing_key_path(&self) -> PathBuf {
         self.ledger
             .signing_key_file
             .clone()
-            .unwrap_or_else(|| self.data_dir.join("ledger-signing-key"))
+            .unwrap_or_else(|| self.keys_dir().join("ledger-signing-key"))
     }
 
     /// The SQLite database file inside the data directory.
@@ -393,6 +403,27 @@ mod tests {
             Config::load(Some(&path), &o).unwrap().data_dir,
             PathBuf::from("/from/flag")
         );
+    }
+
+    #[test]
+    fn token_ttl_is_bounded() {
+        assert_eq!(
+            with_file("").unwrap().auth.token_ttl,
+            Duration::from_secs(900)
+        );
+        assert_eq!(
+            with_file("[auth]\ntoken_ttl = \"5m\"\n")
+                .unwrap()
+                .auth
+                .token_ttl,
+            Duration::from_secs(300)
+        );
+        for bad in ["0s", "500ms", "25h"] {
+            let e = with_file(&format!("[auth]\ntoken_ttl = \"{bad}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("auth.token_ttl"), "{e}");
+        }
     }
 
     #[test]

@@ -125,14 +125,51 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         None => Arc::new(SqliteStore::open(&config.sqlite_path()).await?),
     };
     let signer = load_or_create_signer(&config.signing_key_path())?;
-    claim_ledger(&*store, &signer, &config.signing_key_path()).await?;
-    let new_admin_token = bootstrap_admin(&*store, &config.data_dir, &*clock).await?;
     let verifier = signer.verifier();
-    let redactor = load_or_create_redactor(&config.data_dir.join("ledger-hmac-key"))?;
-    let tokens = Arc::new(load_or_create_token_service(
-        &config.data_dir.join(TOKEN_KEY_FILE),
-    )?);
-    let sealer = master_key(&config.data_dir.join("master-key"))?;
+    let keys = config.keys_dir();
+    if keys != config.data_dir {
+        prepare_data_dir(keys)?;
+    }
+    let redactor_path = keys.join("ledger-hmac-key");
+    let redactor = load_or_create_redactor(&redactor_path)?;
+    let token_path = keys.join(TOKEN_KEY_FILE);
+    let tokens = Arc::new(load_or_create_token_service(&token_path)?);
+    let master_path = keys.join("master-key");
+    let sealer = master_key(&master_path)?;
+    let share = "point keys_dir at the directory of keys the other instances use";
+    claim_key(
+        &*store,
+        "ledger.verifier_key",
+        &verifier.to_key_string(),
+        &config.signing_key_path(),
+        "point keys_dir (or ledger.signing_key_file) at the keys the other instances use",
+    )
+    .await?;
+    claim_key(
+        &*store,
+        "auth.token_key_id",
+        tokens.kid(),
+        &token_path,
+        share,
+    )
+    .await?;
+    claim_key(
+        &*store,
+        "ledger.hmac_key_check",
+        &redactor.hash(b"warden key check"),
+        &redactor_path,
+        share,
+    )
+    .await?;
+    claim_key(
+        &*store,
+        "master_key_fingerprint",
+        sealer.fingerprint(),
+        &master_path,
+        "set WARDEN_MASTER_KEY, or point keys_dir, to the master key the other instances use",
+    )
+    .await?;
+    let new_admin_token = bootstrap_admin(&*store, &config.data_dir, &*clock).await?;
     let ledger = LedgerWriter::start(
         store.clone(),
         clock.clone(),
@@ -425,21 +462,26 @@ fn master_key(path: &Path) -> Result<Sealer, ServeError> {
     }
 }
 
-/// Every instance sharing a database must sign checkpoints with the same key, or outside
-/// verifiers would see two logs. The first start records the key; later starts must match it.
-async fn claim_ledger(store: &dyn Store, signer: &Signer, path: &Path) -> Result<(), ServeError> {
-    let ours = signer.verifier().to_key_string();
-    let recorded = store
-        .setting_or_insert("ledger.verifier_key", &ours)
-        .await?;
-    if recorded == ours {
+/// Every instance sharing a database must hold the same keys, or outside verifiers would see
+/// two logs, tokens from one instance would be refused by another, and credentials sealed by one
+/// could not be opened by the next. The first start records a fingerprint of each key; later
+/// starts must match it, or stop naming the setting to fix.
+async fn claim_key(
+    store: &dyn Store,
+    setting: &str,
+    fingerprint: &str,
+    path: &Path,
+    fix: &str,
+) -> Result<(), ServeError> {
+    let recorded = store.setting_or_insert(setting, fingerprint).await?;
+    if recorded == fingerprint {
         Ok(())
     } else {
         Err(ServeError::KeyFile {
             path: path.to_owned(),
             reason: format!(
-                "this database's ledger is signed by `{recorded}`, but this key is `{ours}`; \
-                 point ledger.signing_key_file at the key the other instances use"
+                "this database was set up with a different key (its {setting} is `{recorded}`, \
+                 this key's is `{fingerprint}`); {fix}"
             ),
         })
     }

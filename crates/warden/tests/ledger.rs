@@ -396,9 +396,8 @@ async fn two_instances_share_one_linear_ledger() {
                 &["--api-addr", "127.0.0.1:0", "--database-url", &url],
                 &[],
             );
-            // B shares A's signing key (as every instance of one deployment must).
-            let key_file = a_dir.join("warden-data/ledger-signing-key");
-            let key_env = key_file.display().to_string();
+            // B shares A's keys (as every instance of one deployment must).
+            let keys_env = a_dir.join("warden-data").display().to_string();
             // A second instance with a key of its own is refused, naming the problem.
             let refused = cli(
                 &b_dir,
@@ -422,7 +421,7 @@ async fn two_instances_share_one_linear_ledger() {
             let b = Server::start(
                 &b_dir,
                 &["--api-addr", "127.0.0.1:0", "--database-url", &url],
-                &[("WARDEN_LEDGER__SIGNING_KEY_FILE", &key_env)],
+                &[("WARDEN_KEYS_DIR", &keys_env)],
             );
             let token = admin_token(&a_dir.join("warden-data"));
             let stop = Arc::new(AtomicBool::new(false));

@@ -13,6 +13,7 @@ mod grants;
 mod health;
 mod keys;
 mod ledger;
+mod oauth;
 pub mod problem;
 mod targets;
 mod whoami;
@@ -37,6 +38,7 @@ use warden_store::Store;
 pub use extract::Caller;
 use problem::ApiError;
 use warden_gateway::auth::{AdminPrincipal, Authenticator};
+use warden_gateway::policy::Policy;
 use warden_ledger::LedgerWriter;
 
 /// Everything a request handler needs.
@@ -46,7 +48,13 @@ pub struct App {
     /// The one writer of events.
     pub ledger: LedgerWriter,
     /// Credential verification.
-    pub auth: Authenticator,
+    pub auth: Arc<Authenticator>,
+    /// Targets and grants as the gateways see them.
+    pub policy: Arc<Policy>,
+    /// Issues access tokens (the same service `auth` verifies them with).
+    pub tokens: Arc<warden_gateway::token::TokenService>,
+    /// Lifetime of an issued access token.
+    pub token_ttl: std::time::Duration,
     /// The public half of the checkpoint signing key.
     pub verifier: warden_ledger::Verifier,
     /// Seals and opens upstream credentials under the master key.
@@ -96,6 +104,7 @@ impl App {
         let result = change.await;
         if result.is_ok() {
             self.auth.invalidate();
+            self.policy.invalidate();
         }
         let outcome = Outcome {
             status: match &result {
@@ -122,6 +131,19 @@ impl App {
         actor: Actor,
         decision: Decision,
     ) -> Result<(), ApiError> {
+        self.record_auth_detail(caller, verb, actor, decision, None)
+            .await
+    }
+
+    /// Records a completed authentication attempt with `action.detail` (never a secret).
+    pub async fn record_auth_detail(
+        &self,
+        caller: &Caller,
+        verb: &str,
+        actor: Actor,
+        decision: Decision,
+        detail: Option<serde_json::Value>,
+    ) -> Result<(), ApiError> {
         let mut event = Event::new(
             self.clock.now(),
             actor,
@@ -130,7 +152,7 @@ impl App {
                 category: Category::Auth,
                 verb: verb.to_owned(),
                 resource: None,
-                detail: None,
+                detail,
             },
             decision,
         );
@@ -174,6 +196,11 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        // OAuth client authentication at `/oauth/token`: key id and API key as HTTP Basic.
+        components.add_security_scheme(
+            "client_basic",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
     }
 }
 
@@ -188,6 +215,7 @@ pub fn router(app: AppState, max_body_bytes: usize) -> Router {
         .merge(ledger::routes())
         .merge(targets::routes())
         .merge(grants::routes())
+        .merge(oauth::routes())
         .split_for_parts();
     let openapi: Arc<str> = openapi.to_json().unwrap_or_default().into();
     api.route(

@@ -24,7 +24,7 @@ pub struct Identity {
     pub kind: String,
     /// The service account or admin name.
     pub account: String,
-    /// The credential's public id.
+    /// The credential's public id (for an access token, the id of the key that obtained it).
     pub key_id: String,
 }
 
@@ -34,15 +34,23 @@ pub struct Identity {
 async fn whoami(State(app): State<AppState>, caller: Caller) -> Result<Json<Identity>, ApiError> {
     match app.auth.authenticate(caller.bearer()).await {
         Ok(principal) => {
-            let (kind, actor_kind, account, key_id) = match principal {
-                Principal::Service(s) => ("service", ActorKind::Service, s.account, s.key_id),
-                Principal::Admin(a) => ("admin", ActorKind::Human, a.name, a.token_id),
+            let (kind, actor_kind, account, key_id, method) = match principal {
+                Principal::Service(s) => {
+                    ("service", ActorKind::Service, s.account, s.key_id, s.method)
+                }
+                Principal::Admin(a) => (
+                    "admin",
+                    ActorKind::Human,
+                    a.name,
+                    a.token_id,
+                    AuthMethod::ApiKey,
+                ),
             };
             let actor = Actor {
                 kind: actor_kind,
                 account: Some(account.clone()),
                 key_id: Some(key_id.clone()),
-                auth: AuthMethod::ApiKey,
+                auth: method,
             };
             app.record_auth(
                 &caller,
