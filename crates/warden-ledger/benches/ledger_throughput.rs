@@ -4,7 +4,8 @@
 //! - single-producer latency from submit to durable acknowledgement (p50, p99);
 //!
 //! Run: `cargo bench -p warden-ledger --bench ledger_throughput` (env: `EVENTS`, default
-//! 1,000,000; `PRODUCERS`, default 64; `BACKENDS`, default `sqlite,postgres`; `WARDEN_TEST_PG`).
+//! 1,000,000; `PRODUCERS`, default 64; `IN_FLIGHT` events per producer, default 1; `BACKENDS`,
+//! default `sqlite,postgres`; `WARDEN_TEST_PG`).
 //! PostgreSQL gets a scratch database that is dropped afterwards.
 
 use std::sync::Arc;
@@ -70,7 +71,13 @@ fn writer(store: Arc<dyn Store>) -> LedgerWriter {
     )
 }
 
-async fn throughput(name: &str, store: Arc<dyn Store>, events: u64, producers: u64) {
+async fn throughput(
+    name: &str,
+    store: Arc<dyn Store>,
+    events: u64,
+    producers: u64,
+    in_flight: usize,
+) {
     let w = writer(store.clone());
     let clock = SystemClock;
     // Warm up: first batch loads the tree.
@@ -81,10 +88,22 @@ async fn throughput(name: &str, store: Arc<dyn Store>, events: u64, producers: u
         let w = w.clone();
         tasks.push(tokio::spawn(async move {
             let clock = SystemClock;
+            let mut pending: tokio::task::JoinSet<Result<(), warden_ledger::LedgerError>> =
+                tokio::task::JoinSet::new();
             for i in 0..events / producers {
-                w.record(event(&clock, p * 1_000_000 + i))
-                    .await
-                    .expect("record");
+                if pending.len() >= in_flight {
+                    pending
+                        .join_next()
+                        .await
+                        .expect("pending")
+                        .expect("join")
+                        .expect("record");
+                }
+                let (w, e) = (w.clone(), event(&clock, p * 1_000_000 + i));
+                pending.spawn(async move { w.record(e).await.map(|_| ()) });
+            }
+            while let Some(r) = pending.join_next().await {
+                r.expect("join").expect("record");
             }
         }));
     }
@@ -94,7 +113,7 @@ async fn throughput(name: &str, store: Arc<dyn Store>, events: u64, producers: u
     let elapsed = started.elapsed();
     let n = events / producers * producers;
     println!(
-        "{name:<9} {producers:>3} producers: {n} events in {:.2} s = {:>9.0} events/s",
+        "{name:<9} {producers:>3} producers x {in_flight} in flight: {n} events in {:.2} s = {:>9.0} events/s",
         elapsed.as_secs_f64(),
         n as f64 / elapsed.as_secs_f64()
     );
@@ -120,6 +139,9 @@ async fn throughput(name: &str, store: Arc<dyn Store>, events: u64, producers: u
 async fn main() {
     let events: u64 = env_or("EVENTS", 1_000_000);
     let producers: u64 = env_or("PRODUCERS", 64);
+    // Events each producer keeps in flight: 1 is a front door whose requests each wait for
+    // their own acknowledgement; more models producers serving many requests at once.
+    let in_flight: usize = env_or("IN_FLIGHT", 1);
     let backends: String = env_or("BACKENDS", "sqlite,postgres".to_owned());
     println!(
         "ledger throughput: {events} events, {producers} producers, {} cores",
@@ -132,7 +154,7 @@ async fn main() {
                 let store = SqliteStore::open(&dir.path().join("bench.db"))
                     .await
                     .expect("sqlite");
-                throughput("sqlite", Arc::new(store), events, producers).await;
+                throughput("sqlite", Arc::new(store), events, producers, in_flight).await;
             }
             "postgres" => {
                 let base = std::env::var("WARDEN_TEST_PG")
@@ -150,7 +172,7 @@ async fn main() {
                     let store = PostgresStore::connect(&format!("{base}/{name}"), 16)
                         .await
                         .expect("connect");
-                    throughput("postgres", Arc::new(store), events, producers).await;
+                    throughput("postgres", Arc::new(store), events, producers, in_flight).await;
                 }
                 admin
                     .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))

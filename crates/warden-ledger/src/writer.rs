@@ -74,9 +74,82 @@ pub struct Receipt {
     pub event_id: Uuid,
 }
 
-enum Item {
-    Event(Box<Event>),
-    Outcome(OutcomeRecord),
+/// An entry serialised by its producer, before it has a position. Serialising on the producer's
+/// task keeps that work off the single writer; the writer only splices the position in.
+struct Item {
+    /// The entry with every field but `seq` filled in, and `"seq":null` in its place.
+    entry: LedgerEntry,
+    /// Where `null` starts in `entry.body`.
+    seq_at: usize,
+}
+
+/// The placeholder the canonical JSON of an unsequenced entry holds for its position.
+const SEQ_PLACEHOLDER: &[u8] = b"\"seq\":null";
+
+impl Item {
+    fn new(entry: LedgerEntry) -> Self {
+        // `seq` is the second member of both entry types, after a UUID, so the first match is
+        // the top-level member and cannot come from user data.
+        let seq_at = entry
+            .body
+            .windows(SEQ_PLACEHOLDER.len())
+            .position(|w| w == SEQ_PLACEHOLDER)
+            .map_or(0, |i| i + SEQ_PLACEHOLDER.len() - 4);
+        Self { entry, seq_at }
+    }
+
+    fn event(e: &Event) -> Self {
+        Self::new(LedgerEntry {
+            seq: 0,
+            event_id: e.id,
+            kind: EntryKind::Event,
+            time: e.time,
+            account: e.actor.account.clone(),
+            category: e.action.category.as_str().to_owned(),
+            target: e.target.as_ref().map(|t| t.name.clone()),
+            body: e.canonical_bytes(),
+            leaf_hash: [0; 32],
+            pruned_at: None,
+        })
+    }
+
+    fn outcome(o: &OutcomeRecord) -> Self {
+        Self::new(LedgerEntry {
+            seq: 0,
+            event_id: o.event_id,
+            kind: EntryKind::Outcome,
+            time: o.time,
+            account: None,
+            category: "outcome".to_owned(),
+            target: None,
+            body: o.canonical_bytes(),
+            leaf_hash: [0; 32],
+            pruned_at: None,
+        })
+    }
+
+    /// The entry at position `seq`: its body with the position spliced in, and its leaf hash.
+    fn at(&self, seq: u64) -> LedgerEntry {
+        let digits = seq.to_string();
+        let old = &self.entry.body;
+        let mut body = Vec::with_capacity(old.len() + digits.len());
+        body.extend_from_slice(&old[..self.seq_at]);
+        body.extend_from_slice(digits.as_bytes());
+        body.extend_from_slice(&old[self.seq_at + 4..]);
+        let e = &self.entry;
+        LedgerEntry {
+            seq,
+            event_id: e.event_id,
+            kind: e.kind,
+            time: e.time,
+            account: e.account.clone(),
+            category: e.category.clone(),
+            target: e.target.clone(),
+            leaf_hash: leaf_hash(&body).0,
+            body,
+            pruned_at: None,
+        }
+    }
 }
 
 struct Request {
@@ -125,7 +198,7 @@ impl LedgerWriter {
     /// Records an event; returns once it is durable.
     pub async fn record(&self, event: Event) -> Result<Receipt, LedgerError> {
         let event_id = event.id;
-        let seq = self.submit(Item::Event(Box::new(event))).await?;
+        let seq = self.submit(Item::event(&event)).await?;
         Ok(Receipt { seq, event_id })
     }
 
@@ -135,7 +208,7 @@ impl LedgerWriter {
         event_id: Uuid,
         outcome: Outcome,
     ) -> Result<u64, LedgerError> {
-        self.submit(Item::Outcome(OutcomeRecord {
+        self.submit(Item::outcome(&OutcomeRecord {
             event_id,
             seq: None,
             time: self.clock.now(),
@@ -159,47 +232,6 @@ impl LedgerWriter {
                 self.healthy.store(false, Ordering::Relaxed);
                 LedgerError::Timeout(self.write_timeout)
             })?
-    }
-}
-
-fn entry(seq: u64, item: &mut Item) -> LedgerEntry {
-    let (event_id, kind, time, account, category, target, body) = match item {
-        Item::Event(e) => {
-            e.seq = Some(seq);
-            (
-                e.id,
-                EntryKind::Event,
-                e.time,
-                e.actor.account.clone(),
-                e.action.category.as_str().to_owned(),
-                e.target.as_ref().map(|t| t.name.clone()),
-                e.canonical_bytes(),
-            )
-        }
-        Item::Outcome(o) => {
-            o.seq = Some(seq);
-            (
-                o.event_id,
-                EntryKind::Outcome,
-                o.time,
-                None,
-                "outcome".to_owned(),
-                None,
-                o.canonical_bytes(),
-            )
-        }
-    };
-    LedgerEntry {
-        seq,
-        event_id,
-        kind,
-        time,
-        account,
-        category,
-        target,
-        leaf_hash: leaf_hash(&body).0,
-        body,
-        pruned_at: None,
     }
 }
 
@@ -292,7 +324,7 @@ impl Sequencer {
             if batch.is_empty() {
                 continue;
             }
-            let result = self.write_batch(&mut batch).await;
+            let result = self.write_batch(&batch).await;
             self.healthy.store(result.is_ok(), Ordering::Relaxed);
             match result {
                 Ok(first_seq) => {
@@ -340,15 +372,15 @@ impl Sequencer {
         Ok(tree)
     }
 
-    async fn write_batch(&mut self, batch: &mut [Request]) -> Result<u64, LedgerError> {
+    async fn write_batch(&mut self, batch: &[Request]) -> Result<u64, LedgerError> {
         for _ in 0..MAX_RACES {
             let mut tree = self.tree().await?;
             let first = tree.size();
             let first_index = stored_hash_count(first);
             let entries: Vec<LedgerEntry> = batch
-                .iter_mut()
+                .iter()
                 .enumerate()
-                .map(|(i, r)| entry(first + i as u64, &mut r.item))
+                .map(|(i, r)| r.item.at(first + i as u64))
                 .collect();
             let mut hashes = Vec::with_capacity(entries.len() * 2);
             for e in &entries {
@@ -362,7 +394,7 @@ impl Sequencer {
                     hash: h.0,
                 })
                 .collect();
-            match self.store.append_entries(&entries, &tree_hashes).await {
+            match self.store.append_entries(entries, tree_hashes).await {
                 Ok(()) => {
                     self.tree = Some(tree);
                     return Ok(first);
@@ -439,4 +471,48 @@ fn publish(dir: &std::path::Path, checkpoint: &StoredCheckpoint) -> std::io::Res
     let tmp = dir.join(".latest.checkpoint.tmp");
     std::fs::write(&tmp, &checkpoint.note)?;
     std::fs::rename(tmp, dir.join("latest.checkpoint"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warden_core::event::{Action, Actor, ActorKind, AuthMethod, Category, Decision, Source};
+    use warden_core::Timestamp;
+
+    #[test]
+    fn splicing_the_position_equals_serialising_with_it() {
+        let mut e = Event::new(
+            Timestamp::from_micros(1),
+            Actor {
+                kind: ActorKind::Service,
+                account: Some("svc\"seq\":null".into()),
+                key_id: None,
+                auth: AuthMethod::ApiKey,
+            },
+            Source::default(),
+            Action {
+                category: Category::Http,
+                verb: "GET".into(),
+                resource: Some("/x?seq=null".into()),
+                detail: None,
+            },
+            Decision::allow("test"),
+        );
+        let item = Item::event(&e);
+        for seq in [0, 7, 1234567890123] {
+            e.seq = Some(seq);
+            let spliced = item.at(seq);
+            assert_eq!(spliced.body, e.canonical_bytes());
+            assert_eq!(spliced.leaf_hash, leaf_hash(&e.canonical_bytes()).0);
+        }
+        let mut o = OutcomeRecord {
+            event_id: e.id,
+            seq: None,
+            time: Timestamp::from_micros(2),
+            outcome: Outcome::default(),
+        };
+        let item = Item::outcome(&o);
+        o.seq = Some(42);
+        assert_eq!(item.at(42).body, o.canonical_bytes());
+    }
 }

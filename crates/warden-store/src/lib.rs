@@ -211,7 +211,7 @@ pub trait Store: Send + Sync + 'static {
     /// (under a lock that serialises writers from every instance sharing the database); otherwise
     /// nothing is written and the result is [`StoreError::Conflict`], so a writer that lost a race
     /// reloads and retries instead of forking the ledger.
-    async fn append_entries(&self, entries: &[LedgerEntry], tree: &[TreeHash]) -> Result<()>;
+    async fn append_entries(&self, entries: Vec<LedgerEntry>, tree: Vec<TreeHash>) -> Result<()>;
     /// Stored tree hashes by storage index, in the order asked; a missing one is
     /// [`StoreError::NotFound`].
     async fn tree_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>>;

@@ -552,7 +552,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn append_entries(&self, entries: &[LedgerEntry], tree: &[TreeHash]) -> Result<()> {
+    async fn append_entries(&self, entries: Vec<LedgerEntry>, tree: Vec<TreeHash>) -> Result<()> {
         let mut seq = Vec::with_capacity(entries.len());
         let mut ids = Vec::with_capacity(entries.len());
         let mut kinds = Vec::with_capacity(entries.len());
@@ -563,7 +563,7 @@ impl Store for PostgresStore {
         let mut bodies = Vec::with_capacity(entries.len());
         let mut leaves = Vec::with_capacity(entries.len());
         let mut pruned = Vec::with_capacity(entries.len());
-        for e in entries {
+        for e in &entries {
             seq.push(rows::to_i64("seq", e.seq)?);
             ids.push(e.event_id.to_string());
             kinds.push(e.kind.as_str());

@@ -202,7 +202,10 @@ pub fn event_query_sql(filter: &str, limit: u32) -> String {
 
 /// A 32-byte hash as stored: lowercase hex.
 pub fn hex32(h: &[u8; 32]) -> String {
-    hex::encode(h)
+    let mut out = [0u8; 64];
+    // Cannot fail: the output is exactly twice the input's length.
+    let _ = hex::encode_to_slice(h, &mut out);
+    out.iter().map(|&b| char::from(b)).collect()
 }
 
 /// Reads a stored 32-byte hash; `what` names it in the error.

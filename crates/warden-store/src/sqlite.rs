@@ -40,6 +40,8 @@ struct Inner {
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Room for the multi-row inserts of every chunk size besides the usual statements.
+    conn.set_prepared_statement_cache_capacity(INSERT_CHUNK * 2 + 32);
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     Ok(())
@@ -121,6 +123,92 @@ impl SqliteStore {
         })
         .await?
     }
+}
+
+/// Rows per multi-row `INSERT`: one statement per chunk instead of one per row is most of the
+/// cost of appending to the ledger (binding, stepping and resetting a statement per row).
+const INSERT_CHUNK: usize = 64;
+
+/// `INSERT INTO table (columns) VALUES (?, …), …` for `rows` rows of `width` columns.
+fn insert_sql(table: &str, columns: &str, width: usize, rows: usize) -> String {
+    let row = format!("({})", vec!["?"; width].join(", "));
+    format!(
+        "INSERT INTO {table} ({columns}) VALUES {}",
+        vec![row; rows].join(", ")
+    )
+}
+
+fn map_conflict(what: String) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |err| {
+        if is_unique_violation(&err) {
+            StoreError::Conflict(what)
+        } else {
+            err.into()
+        }
+    }
+}
+
+fn insert_entries(tx: &rusqlite::Transaction<'_>, entries: &[LedgerEntry]) -> Result<()> {
+    const WIDTH: usize = 10;
+    for chunk in entries.chunks(INSERT_CHUNK) {
+        let ids: Vec<String> = chunk.iter().map(|e| e.event_id.to_string()).collect();
+        let leaves: Vec<String> = chunk.iter().map(|e| rows::hex32(&e.leaf_hash)).collect();
+        let mut values: Vec<rusqlite::types::ToSqlOutput<'_>> =
+            Vec::with_capacity(chunk.len() * WIDTH);
+        for (i, e) in chunk.iter().enumerate() {
+            use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+            fn text(s: &str) -> ToSqlOutput<'_> {
+                ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
+            }
+            fn opt_text(s: Option<&str>) -> ToSqlOutput<'_> {
+                s.map_or(ToSqlOutput::Owned(Value::Null), text)
+            }
+            let int = |v: i64| ToSqlOutput::Owned(Value::Integer(v));
+            let body = std::str::from_utf8(&e.body).map_err(|err| {
+                StoreError::Corrupt(format!("entry {} is not UTF-8: {err}", e.seq))
+            })?;
+            values.extend([
+                int(rows::to_i64("seq", e.seq)?),
+                text(&ids[i]),
+                text(e.kind.as_str()),
+                int(e.time.as_micros()),
+                opt_text(e.account.as_deref()),
+                text(&e.category),
+                opt_text(e.target.as_deref()),
+                text(body),
+                text(&leaves[i]),
+                e.pruned_at
+                    .map_or(ToSqlOutput::Owned(Value::Null), |t| int(t.as_micros())),
+            ]);
+        }
+        let mut st = tx.prepare_cached(&insert_sql(
+            "ledger_entries",
+            ENTRY_COLUMNS,
+            WIDTH,
+            chunk.len(),
+        ))?;
+        st.execute(rusqlite::params_from_iter(values.iter()))
+            .map_err(map_conflict(format!("ledger position {}", chunk[0].seq)))?;
+    }
+    Ok(())
+}
+
+fn insert_tree(tx: &rusqlite::Transaction<'_>, tree: &[TreeHash]) -> Result<()> {
+    for chunk in tree.chunks(INSERT_CHUNK) {
+        let hashes: Vec<String> = chunk.iter().map(|h| rows::hex32(&h.hash)).collect();
+        let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(chunk.len() * 2);
+        for (h, hex) in chunk.iter().zip(hashes) {
+            values.push(rusqlite::types::Value::Integer(rows::to_i64(
+                "tree index",
+                h.index,
+            )?));
+            values.push(rusqlite::types::Value::Text(hex));
+        }
+        let mut st = tx.prepare_cached(&insert_sql("ledger_tree", "idx, hash", 2, chunk.len()))?;
+        st.execute(rusqlite::params_from_iter(values.iter()))
+            .map_err(map_conflict(format!("tree hash {}", chunk[0].index)))?;
+    }
+    Ok(())
 }
 
 impl SqliteStore {
@@ -652,60 +740,24 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn append_entries(&self, entries: &[LedgerEntry], tree: &[TreeHash]) -> Result<()> {
-        let entries = entries.to_vec();
-        let tree = tree.to_vec();
+    async fn append_entries(&self, entries: Vec<LedgerEntry>, tree: Vec<TreeHash>) -> Result<()> {
         self.write(move |c| {
             let tx = c.transaction()?;
-            {
-                if let Some(first) = entries.first() {
-                    let next: i64 =
-                        tx.query_row("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entries", [], |r| r.get(0))?;
-                    if next != rows::to_i64("seq", first.seq)? {
-                        return Err(StoreError::Conflict(format!(
-                            "ledger position {} (next free is {next})",
-                            first.seq
-                        )));
-                    }
-                }
-                let mut st = tx.prepare_cached(&format!(
-                    "INSERT INTO ledger_entries ({ENTRY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-                ))?;
-                for e in &entries {
-                    let body = std::str::from_utf8(&e.body)
-                        .map_err(|err| StoreError::Corrupt(format!("entry {} is not UTF-8: {err}", e.seq)))?;
-                    st.execute(params![
-                        rows::to_i64("seq", e.seq)?,
-                        e.event_id.to_string(),
-                        e.kind.as_str(),
-                        e.time.as_micros(),
-                        e.account,
-                        e.category,
-                        e.target,
-                        body,
-                        rows::hex32(&e.leaf_hash),
-                        e.pruned_at.map(Timestamp::as_micros),
-                    ])
-                    .map_err(|err| {
-                        if is_unique_violation(&err) {
-                            StoreError::Conflict(format!("ledger position {}", e.seq))
-                        } else {
-                            err.into()
-                        }
-                    })?;
-                }
-                let mut st = tx.prepare_cached("INSERT INTO ledger_tree (idx, hash) VALUES (?1, ?2)")?;
-                for h in &tree {
-                    st.execute(params![rows::to_i64("tree index", h.index)?, rows::hex32(&h.hash)])
-                        .map_err(|err| {
-                            if is_unique_violation(&err) {
-                                StoreError::Conflict(format!("tree hash {}", h.index))
-                            } else {
-                                err.into()
-                            }
-                        })?;
+            if let Some(first) = entries.first() {
+                let next: i64 = tx.query_row(
+                    "SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entries",
+                    [],
+                    |r| r.get(0),
+                )?;
+                if next != rows::to_i64("seq", first.seq)? {
+                    return Err(StoreError::Conflict(format!(
+                        "ledger position {} (next free is {next})",
+                        first.seq
+                    )));
                 }
             }
+            insert_entries(&tx, &entries)?;
+            insert_tree(&tx, &tree)?;
             tx.commit()?;
             Ok(())
         })
