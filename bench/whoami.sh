@@ -33,7 +33,7 @@ run() { # name, extra serve args...
     url=http://$(sed 's/.*"api":"\([^"]*\)".*/\1/' "$dir/warden-data/addresses.json")
     cd "$dir"
     "$WARDEN" account create bench --owner bench@example.com --purpose benchmark >/dev/null
-    key=$("$WARDEN" key create bench)
+    key=$("$WARDEN" key create bench 2>/dev/null)
     cd - >/dev/null
     wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -H "Authorization: Bearer $key" "$url/v1/whoami" >"$dir/wrk"
     local rps p50 p99
