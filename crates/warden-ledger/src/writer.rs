@@ -31,7 +31,7 @@ const MAX_RACES: usize = 64;
 /// How often an idle writer checks for due checkpoints and, when unhealthy, for recovery.
 const TICK: Duration = Duration::from_secs(1);
 
-use crate::tree::{stored_hash_count, HashReader, ReadError, RootBuilder};
+use crate::tree::{split_stored_hash_index, stored_hash_count, HashReader, ReadError, RootBuilder};
 use crate::{leaf_hash, Checkpoint, Hash, Signer};
 
 /// Why an event could not be recorded.
@@ -269,14 +269,23 @@ pub async fn with_stored_hashes<T>(
     let recorder = Recorder(Mutex::new(Vec::new()));
     f(&recorder).map_err(bad)?;
     let indexes = recorder.0.into_inner().unwrap_or_else(|p| p.into_inner());
-    let hashes = store
-        .tree_hashes(&indexes)
-        .await
-        .map_err(|e| LedgerError::Unavailable(e.to_string()))?;
+    // Leaf hashes (level 0) live with their entries; only interior nodes are in the tree table.
+    let (leaves, interior): (Vec<u64>, Vec<u64>) = indexes
+        .into_iter()
+        .partition(|&i| split_stored_hash_index(i).0 == 0);
+    let positions: Vec<u64> = leaves
+        .iter()
+        .map(|&i| split_stored_hash_index(i).1)
+        .collect();
+    let unavailable = |e: StoreError| LedgerError::Unavailable(e.to_string());
+    let leaf_hashes = store.leaf_hashes(&positions).await.map_err(unavailable)?;
+    let node_hashes = store.tree_hashes(&interior).await.map_err(unavailable)?;
     let fetched = Fetched(
-        indexes
+        leaves
             .into_iter()
-            .zip(hashes.into_iter().map(Hash))
+            .zip(leaf_hashes)
+            .chain(interior.into_iter().zip(node_hashes))
+            .map(|(i, h)| (i, Hash(h)))
             .collect(),
     );
     f(&fetched).map_err(bad)
@@ -386,13 +395,13 @@ impl Sequencer {
             for e in &entries {
                 tree.push_emitting(Hash(e.leaf_hash), &mut hashes);
             }
+            // The leaf hashes are stored with the entries; the tree table keeps interior nodes.
             let tree_hashes: Vec<TreeHash> = hashes
                 .iter()
                 .enumerate()
-                .map(|(i, h)| TreeHash {
-                    index: first_index + i as u64,
-                    hash: h.0,
-                })
+                .map(|(i, h)| (first_index + i as u64, h))
+                .filter(|(index, _)| split_stored_hash_index(*index).0 > 0)
+                .map(|(index, h)| TreeHash { index, hash: h.0 })
                 .collect();
             match self.store.append_entries(entries, tree_hashes).await {
                 Ok(()) => {

@@ -100,7 +100,7 @@ pub struct LedgerEntry {
     pub pruned_at: Option<Timestamp>,
 }
 
-/// One stored hash of the ledger's Merkle tree, at its permanent storage index (see
+/// One stored interior hash of the ledger's Merkle tree, at its permanent storage index (see
 /// `warden-ledger`'s `tree` module).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TreeHash {
@@ -212,9 +212,12 @@ pub trait Store: Send + Sync + 'static {
     /// nothing is written and the result is [`StoreError::Conflict`], so a writer that lost a race
     /// reloads and retries instead of forking the ledger.
     async fn append_entries(&self, entries: Vec<LedgerEntry>, tree: Vec<TreeHash>) -> Result<()>;
-    /// Stored tree hashes by storage index, in the order asked; a missing one is
-    /// [`StoreError::NotFound`].
+    /// Stored interior tree hashes by storage index, in the order asked; a missing one is
+    /// [`StoreError::NotFound`]. (Leaf hashes are kept with their entries: [`Store::leaf_hashes`].)
     async fn tree_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>>;
+    /// The leaf hashes of the entries at `positions`, in the order asked (also of pruned entries);
+    /// a missing one is [`StoreError::NotFound`].
+    async fn leaf_hashes(&self, positions: &[u64]) -> Result<Vec<[u8; 32]>>;
     /// Ledger entries with `seq >= from`, in order, at most `limit`.
     async fn entries(&self, from: u64, limit: u32) -> Result<Vec<LedgerEntry>>;
     /// Stores a checkpoint; one per size.

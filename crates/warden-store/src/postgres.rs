@@ -661,6 +661,30 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    async fn leaf_hashes(&self, positions: &[u64]) -> Result<Vec<[u8; 32]>> {
+        let seqs = positions
+            .iter()
+            .map(|&p| rows::to_i64("seq", p))
+            .collect::<Result<Vec<_>>>()?;
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT e.leaf_hash FROM UNNEST($1::bigint[]) WITH ORDINALITY AS q(seq, ord) \
+                 LEFT JOIN ledger_entries e ON e.seq = q.seq ORDER BY q.ord",
+                &[&seqs],
+            )
+            .await?;
+        rows.iter()
+            .zip(positions)
+            .map(|(r, p)| {
+                let hex: Option<String> = r.try_get(0)?;
+                let hex = hex.ok_or_else(|| StoreError::NotFound(format!("ledger entry {p}")))?;
+                rows::parse_hex32("leaf hash", &hex)
+            })
+            .collect()
+    }
+
     async fn entries(&self, from: u64, limit: u32) -> Result<Vec<LedgerEntry>> {
         let rows = self
             .client()

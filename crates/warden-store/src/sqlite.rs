@@ -782,6 +782,25 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn leaf_hashes(&self, positions: &[u64]) -> Result<Vec<[u8; 32]>> {
+        let positions = positions.to_vec();
+        self.read(move |c| {
+            let mut st = c.prepare_cached("SELECT leaf_hash FROM ledger_entries WHERE seq = ?1")?;
+            positions
+                .iter()
+                .map(|&p| {
+                    let hex: Option<String> = st
+                        .query_row([rows::to_i64("seq", p)?], |r| r.get(0))
+                        .optional()?;
+                    let hex =
+                        hex.ok_or_else(|| StoreError::NotFound(format!("ledger entry {p}")))?;
+                    rows::parse_hex32("leaf hash", &hex)
+                })
+                .collect()
+        })
+        .await
+    }
+
     async fn entries(&self, from: u64, limit: u32) -> Result<Vec<LedgerEntry>> {
         self.read(move |c| {
             let mut st = c.prepare_cached(&format!(

@@ -268,10 +268,7 @@ async fn inclusion(
         ));
     }
     let proof = with_stored_hashes(&*app.store, |r| InclusionProof::prove(q.seq, size, r)).await?;
-    let leaf = app
-        .store
-        .tree_hashes(&[warden_ledger::tree::stored_hash_index(0, q.seq)])
-        .await?;
+    let leaf = app.store.leaf_hashes(&[q.seq]).await?;
     Ok(Json(InclusionAnswer {
         proof,
         leaf_hash: Hash(leaf[0]).to_hex(),
