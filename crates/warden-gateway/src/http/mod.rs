@@ -39,6 +39,7 @@ use warden_core::{decide_http, Clock, Redactor};
 use warden_ledger::LedgerWriter;
 
 pub use problem::GatewayError;
+pub use upstream::validate_ca_bundle;
 
 use crate::auth::{AuthFailure, Authenticator, Principal};
 use crate::policy::Policy;
@@ -112,6 +113,16 @@ fn split_target(path: &str) -> Option<(&str, &str)> {
         None => (rest, "/"),
     };
     (!name.is_empty()).then_some((name, below))
+}
+
+/// Whether `path` has a `.` or `..` segment, literal or percent-encoded. Grants match the path as
+/// sent, and an upstream may resolve dot segments (RFC 3986 §5.2.4), so `/v1/public/../admin`
+/// would pass a grant for `/v1/public/**` and reach `/v1/admin`; such paths are refused.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    })
 }
 
 fn bearer(headers: &http::HeaderMap) -> Option<String> {
@@ -255,13 +266,16 @@ async fn handle(
         kind: ActorKind::Service,
         account: Some(principal.account.clone()),
         key_id: Some(principal.key_id.clone()),
-        auth: AuthMethod::ApiKey,
+        auth: principal.method,
     };
 
     // 2. Where to.
     let Some((target_name, below)) = split_target(req.uri().path()) else {
         return refuse(&gw, &call, actor, GatewayError::NoTarget).await;
     };
+    if has_dot_segment(below) {
+        return refuse(&gw, &call, actor, GatewayError::DotSegment).await;
+    }
     let (target_name, below) = (target_name.to_owned(), below.to_owned());
     let resolved = match gw.policy.target(&target_name).await {
         Ok(Some(t)) if t.target.kind == warden_core::TargetKind::Http => t,
@@ -453,6 +467,16 @@ mod tests {
         assert_eq!(split_target("/orders/"), Some(("orders", "/")));
         assert_eq!(split_target("/"), None);
         assert_eq!(split_target(""), None);
+    }
+
+    #[test]
+    fn dot_segments_are_found_in_any_spelling() {
+        for p in ["/a/../b", "/a/..", "/%2e%2E/x", "/a/.%2e", "/./a", "/a/%2E"] {
+            assert!(has_dot_segment(p), "{p}");
+        }
+        for p in ["/a/b", "/a/..b", "/a/.well-known", "/a/%2e%2e%2e", "/"] {
+            assert!(!has_dot_segment(p), "{p}");
+        }
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub enum GatewayError {
     /// The path names no target.
     #[error("the path must start with a target name: /<target>/<path>")]
     NoTarget,
+    /// The path has `.` or `..` segments, which could step outside what a grant allows.
+    #[error("the path must not contain `.` or `..` segments")]
+    DotSegment,
     /// No HTTP target by that name.
     #[error("no HTTP target named `{0}`")]
     UnknownTarget(String),
@@ -50,6 +53,7 @@ impl GatewayError {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::AdminToken | Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::DotSegment => StatusCode::BAD_REQUEST,
             Self::NoTarget | Self::UnknownTarget(_) => StatusCode::NOT_FOUND,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Ledger(_) | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -63,6 +67,7 @@ impl GatewayError {
         match self {
             Self::Unauthorized => "unauthorized",
             Self::AdminToken | Self::Forbidden(_) => "forbidden",
+            Self::DotSegment => "bad-request",
             Self::NoTarget | Self::UnknownTarget(_) => "not-found",
             Self::RateLimited => "rate-limited",
             Self::Ledger(_) => "ledger-unavailable",

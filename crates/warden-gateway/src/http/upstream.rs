@@ -57,13 +57,8 @@ fn build(target: &Target, connect_timeout: Duration) -> Result<UpstreamClient, G
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(pem) = &target.ca_bundle {
-        let mut reader = pem.as_bytes();
-        for cert in rustls_pemfile::certs(&mut reader) {
-            let cert = cert.map_err(|e| GatewayError::BadTarget(format!("CA bundle: {e}")))?;
-            roots
-                .add(cert)
-                .map_err(|e| GatewayError::BadTarget(format!("CA bundle: {e}")))?;
-        }
+        add_ca_bundle(&mut roots, pem)
+            .map_err(|e| GatewayError::BadTarget(format!("CA bundle: {e}")))?;
     }
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -85,6 +80,28 @@ fn build(target: &Target, connect_timeout: Duration) -> Result<UpstreamClient, G
     Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(90))
         .build(connector))
+}
+
+/// Adds the certificates of a PEM bundle to `roots`; fails on anything that is not a usable
+/// certificate, and on a bundle with none.
+fn add_ca_bundle(roots: &mut rustls::RootCertStore, pem: &str) -> Result<(), String> {
+    let mut reader = pem.as_bytes();
+    let mut added = 0;
+    for cert in rustls_pemfile::certs(&mut reader) {
+        let cert = cert.map_err(|e| e.to_string())?;
+        roots.add(cert).map_err(|e| e.to_string())?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err("no PEM certificate (-----BEGIN CERTIFICATE-----) found".to_owned());
+    }
+    Ok(())
+}
+
+/// Checks that `pem` is a CA bundle the gateway can use, so a target is refused when it is
+/// registered rather than failing on every request.
+pub fn validate_ca_bundle(pem: &str) -> Result<(), String> {
+    add_ca_bundle(&mut rustls::RootCertStore::empty(), pem)
 }
 
 /// The upstream URI for `below` (and `query`) under the target's base URL.

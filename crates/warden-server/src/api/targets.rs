@@ -93,12 +93,10 @@ async fn create_target(
     let upstream = validate_target(&req.name, kind, &req.upstream)?;
     let credentials = UpstreamCredentials::parse(&req.inject_headers, req.basic_auth.as_deref())?;
     if let Some(pem) = &req.ca_bundle {
-        if !pem.contains("-----BEGIN CERTIFICATE-----") {
-            return Err(ApiError::Validation {
-                field: "ca_bundle".into(),
-                message: "must contain PEM certificates (-----BEGIN CERTIFICATE-----)".into(),
-            });
-        }
+        warden_gateway::http::validate_ca_bundle(pem).map_err(|e| ApiError::Validation {
+            field: "ca_bundle".into(),
+            message: format!("not a usable PEM certificate bundle: {e}"),
+        })?;
     }
     let sealed = (!credentials.is_empty()).then(|| {
         let plain = serde_json::to_vec(&credentials).unwrap_or_default();
