@@ -110,6 +110,9 @@ pub struct LedgerConfig {
     pub checkpoint_interval: Duration,
     /// Also copy every checkpoint into this directory, so a copy lives outside Warden's database.
     pub checkpoint_dir: Option<PathBuf>,
+    /// Also POST every new checkpoint (the signed note, `text/plain`) to this URL, so a copy
+    /// lives with someone else (a witness, a monitoring system). Retried until it succeeds.
+    pub checkpoint_url: Option<String>,
     /// Remove the bodies of events older than this (e.g. `"400d"`), keeping the hashes that
     /// verification and consistency proofs need. Default: keep everything.
     #[serde(default, with = "humantime_serde_opt")]
@@ -139,6 +142,7 @@ impl Default for Config {
                 checkpoint_every: 1000,
                 checkpoint_interval: Duration::from_secs(10),
                 checkpoint_dir: None,
+                checkpoint_url: None,
                 retention: None,
                 retention_check: Duration::from_secs(3600),
             },
@@ -231,6 +235,12 @@ impl Config {
         }
         if self.ledger.max_batch == 0 {
             problems.push("ledger.max_batch: must be at least 1".to_owned());
+        }
+        if let Some(url) = &self.ledger.checkpoint_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                problems
+                    .push("ledger.checkpoint_url: must be an http:// or https:// URL".to_owned());
+            }
         }
         if self.ledger.checkpoint_every == 0 {
             problems.push("ledger.checkpoint_every: must be at least 1".to_owned());

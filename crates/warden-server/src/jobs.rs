@@ -1,5 +1,5 @@
 //! Background jobs inside `warden serve`: writing credential and grant use (`last_used_at`) once
-//! a second, and ledger retention. Each runs on its own interval until the server stops.
+//! a second, publishing new checkpoints to a URL, and ledger retention. Each runs on its own interval until the server stops.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -91,5 +91,57 @@ pub async fn prune(app: Arc<App>, keep: Duration) {
             }
         }
         Err(e) => tracing::warn!(error = %e, "retention failed"),
+    }
+}
+
+/// Publishes signed checkpoints to a URL outside Warden. The checkpoints table is the outbox:
+/// each run POSTs the latest checkpoint if it is newer than the last one the URL accepted, so a
+/// receiver that is down gets the newest one when it returns (older ones add nothing: each
+/// checkpoint commits to everything before it), also after a restart.
+pub struct CheckpointPublisher {
+    url: String,
+    http: reqwest::Client,
+    published: tokio::sync::Mutex<u64>,
+}
+
+impl CheckpointPublisher {
+    /// A publisher to `url`.
+    pub fn new(url: String) -> Self {
+        Self {
+            url,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .user_agent(concat!("warden/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default(),
+            published: tokio::sync::Mutex::new(0),
+        }
+    }
+
+    /// POSTs the latest checkpoint if the URL has not accepted it yet.
+    pub async fn run(&self, app: &App) {
+        let mut published = self.published.lock().await;
+        let latest = match app.store.latest_checkpoint().await {
+            Ok(Some(cp)) if cp.size > *published => cp,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the latest checkpoint to publish");
+                return;
+            }
+        };
+        let sent = self
+            .http
+            .post(&self.url)
+            .header("content-type", "text/plain; charset=utf-8")
+            .body(latest.note.clone())
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status);
+        match sent {
+            Ok(_) => *published = latest.size,
+            Err(e) => {
+                tracing::warn!(error = %e, size = latest.size, "could not publish a checkpoint; will retry")
+            }
+        }
     }
 }

@@ -32,6 +32,8 @@ pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 pub const TOKEN_KEY_FILE: &str = "token-signing-key";
 /// Name of the file listing the bound addresses.
 pub const ADDRESSES_FILE: &str = "addresses.json";
+/// How often a new checkpoint is offered to `ledger.checkpoint_url`.
+const CHECKPOINT_PUBLISH_INTERVAL: Duration = Duration::from_secs(1);
 /// How often credential use (`last_used_at`) is written.
 const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -221,6 +223,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
 
     let (shutdown, stopped) = watch::channel(false);
     let (retention, retention_check) = (config.ledger.retention, config.ledger.retention_check);
+    let checkpoint_url = config.ledger.checkpoint_url.clone();
     let router = api::router(app.clone(), config.max_body_bytes);
     let task = tokio::spawn(async move {
         // Held until the server stops: one server per data directory.
@@ -232,6 +235,13 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
                 async move { jobs::flush_usage(&app).await }
             })
         };
+        let publisher = checkpoint_url.map(|url| {
+            let (app, publisher) = (app.clone(), Arc::new(jobs::CheckpointPublisher::new(url)));
+            jobs::every(CHECKPOINT_PUBLISH_INTERVAL, stopped.clone(), move || {
+                let (app, publisher) = (app.clone(), publisher.clone());
+                async move { publisher.run(&app).await }
+            })
+        });
         let retention = retention.map(|keep| {
             let app = app.clone();
             jobs::every(retention_check, stopped.clone(), move || {
@@ -247,8 +257,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         );
         tokio::join!(api, gateway);
         let _ = usage.await;
-        if let Some(r) = retention {
-            let _ = r.await;
+        for job in [retention, publisher].into_iter().flatten() {
+            let _ = job.await;
         }
         jobs::flush_usage(&app).await;
     });

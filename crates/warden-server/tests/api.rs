@@ -797,6 +797,59 @@ async fn retention_prunes_bodies_but_keeps_proofs(backend: Backend) {
     t.stop().await;
 }
 
+/// A receiver for published checkpoints that refuses the first `refuse` posts (as a witness that
+/// is down would) and keeps the rest.
+async fn checkpoint_receiver(
+    refuse: usize,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::sync::{Arc, Mutex};
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (g, r) = (got.clone(), refused.clone());
+    let app = axum::Router::new().route(
+        "/witness",
+        axum::routing::post(move |body: String| {
+            let (g, r) = (g.clone(), r.clone());
+            async move {
+                if r.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < refuse {
+                    return StatusCode::SERVICE_UNAVAILABLE;
+                }
+                g.lock().unwrap().push(body);
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/witness", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
+
+async fn checkpoints_are_published_to_a_url(backend: Backend) {
+    let (url, got) = checkpoint_receiver(2).await;
+    let t = TestServer::start_with(backend, |c| {
+        c.ledger.checkpoint_every = 2;
+        c.ledger.checkpoint_url = Some(url);
+    })
+    .await;
+    t.account("published").await;
+    let (_, key) = text(&t, "/v1/ledger/key").await;
+    let verifier = warden_ledger::Verifier::parse(key.trim()).unwrap();
+    // The receiver refuses twice; Warden retries until it takes the latest checkpoint.
+    let mut received = None;
+    for _ in 0..100 {
+        if let Some(note) = got.lock().unwrap().last().cloned() {
+            received = Some(note);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let note = received.expect("a checkpoint reached the URL");
+    let cp = warden_ledger::Checkpoint::open(&note, &verifier).unwrap();
+    assert!(cp.size >= 2);
+    t.stop().await;
+}
+
 on_both_backends!(
     accounts_lifecycle,
     account_bad_input,
@@ -811,4 +864,5 @@ on_both_backends!(
     ledger_checkpoints_and_proofs,
     fails_closed_and_recovers,
     retention_prunes_bodies_but_keeps_proofs,
+    checkpoints_are_published_to_a_url,
 );
