@@ -10,7 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use warden_core::{Grant, HttpRule, Timestamp};
 
 use super::extract::{AdminCaller, ApiJson};
-use super::keys::parse_duration;
+use super::keys::expiry;
 use super::problem::{ApiError, Problem};
 use super::AppState;
 
@@ -91,11 +91,7 @@ async fn create_grant(
 ) -> Result<(StatusCode, Json<GrantView>), ApiError> {
     let now = app.clock.now();
     let rule = HttpRule::parse(&req.allow)?;
-    let expires_at = req
-        .expires_in
-        .as_deref()
-        .map(|s| parse_duration("expires_in", s).map(|d| now.saturating_add(d)))
-        .transpose()?;
+    let expires_at = expiry(now, req.expires_in.as_deref())?;
     if app.store.account(&req.account).await?.is_none() {
         return Err(ApiError::NotFound(format!("account {}", req.account)));
     }

@@ -112,7 +112,8 @@ pub fn parse_duration(field: &str, s: &str) -> Result<Duration, ApiError> {
     })
 }
 
-fn expiry(now: Timestamp, expires_in: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
+/// The instant `expires_in` (a duration such as `4h`; zero is refused) after `now`, if given.
+pub fn expiry(now: Timestamp, expires_in: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
     expires_in
         .map(|s| {
             let d = parse_duration("expires_in", s)?;
