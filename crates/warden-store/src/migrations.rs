@@ -63,8 +63,8 @@ CREATE TABLE ledger_entries (
     leaf_hash TEXT NOT NULL,
     pruned_at BIGINT
 );
-CREATE INDEX ledger_entries_account ON ledger_entries (account, seq);
-CREATE INDEX ledger_entries_time ON ledger_entries (time);
+CREATE INDEX ledger_entries_account ON ledger_entries (account, seq) WHERE kind = 'event';
+CREATE INDEX ledger_entries_time ON ledger_entries (time) WHERE kind = 'event';
 CREATE INDEX ledger_entries_outcome ON ledger_entries (event_id) WHERE kind = 'outcome';
 CREATE TABLE ledger_tree (
     idx BIGINT PRIMARY KEY,
