@@ -77,7 +77,7 @@ pub struct BundleEntry {
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     /// Reading failed.
-    #[error("reading line {line}: {source}")]
+    #[error("reading line {line}")]
     Io {
         /// The line being read.
         line: u64,

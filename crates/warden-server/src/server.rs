@@ -41,7 +41,7 @@ const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The data directory could not be prepared.
-    #[error("data directory {path}: {source}")]
+    #[error("data directory {path}")]
     DataDir {
         /// The directory.
         path: PathBuf,
@@ -49,7 +49,7 @@ pub enum ServeError {
         source: std::io::Error,
     },
     /// The database could not be opened.
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
     /// Another server holds the data directory.
     #[error("data directory {0} is in use by another `warden serve` (lock file {0}/lock)")]
@@ -63,7 +63,7 @@ pub enum ServeError {
         reason: String,
     },
     /// The address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,

@@ -54,7 +54,10 @@ impl PostgresStore {
             .map_err(|e| StoreError::Open(format!("{place}: {e}")))?;
         let store = Self { pool };
         let mut client = store.pool.get().await.map_err(|e| {
-            StoreError::Open(format!("cannot connect to PostgreSQL at {place}: {e}"))
+            StoreError::Open(format!(
+                "cannot connect to PostgreSQL at {place}: {}",
+                causes(&e)
+            ))
         })?;
         migrate(&mut client)
             .await
@@ -88,6 +91,21 @@ impl PostgresStore {
             .map(|r| rows::checkpoint_from(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
             .collect()
     }
+}
+
+/// An error and its causes on one line, skipping repeats (pool errors wrap driver errors that
+/// wrap I/O errors, and the useful part, such as "Connection refused", is at the bottom).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
 }
 
 fn describe(config: &tokio_postgres::Config) -> String {
