@@ -601,56 +601,68 @@ impl Store for PostgresStore {
             .collect::<Result<Vec<_>>>()?;
         let tree_hash: Vec<String> = tree.iter().map(|h| rows::hex32(&h.hash)).collect();
         let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        // One sequencer at a time across every instance sharing this database: the lock is held
-        // until commit, and the next free position is checked under it.
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SEQUENCER_LOCK])
-            .await?;
-        if let Some(&first) = seq.first() {
-            let next: i64 = tx
-                .query_one("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entries", &[])
-                .await?
-                .get(0);
-            if next != first {
-                return Err(StoreError::Conflict(format!(
-                    "ledger position {first} (next free is {next})"
-                )));
-            }
-        }
-        let st = tx
+        let insert_entries = c
             .prepare_cached(&format!(
                 "INSERT INTO ledger_entries ({ENTRY_COLUMNS}) \
                  SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], \
                  $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[])"
             ))
             .await?;
-        tx.execute(
-            &st,
-            &[
-                &seq,
-                &ids,
-                &kinds,
-                &times,
-                &accounts,
-                &categories,
-                &targets,
-                &bodies,
-                &leaves,
-                &pruned,
-            ],
-        )
-        .await
-        .map_err(|e| {
-            conflict(e, || {
-                format!("ledger position {}", seq.first().copied().unwrap_or(0))
-            })
-        })?;
-        let st = tx
-            .prepare_cached("INSERT INTO ledger_tree (idx, hash) SELECT * FROM UNNEST($1::bigint[], $2::text[])")
+        let insert_tree = c
+            .prepare_cached(
+                "INSERT INTO ledger_tree (idx, hash) SELECT * FROM UNNEST($1::bigint[], $2::text[])",
+            )
             .await?;
-        tx.execute(&st, &[&tree_idx, &tree_hash])
+        let lock_stmt = c.prepare_cached("SELECT pg_advisory_xact_lock($1)").await?;
+        let next_stmt = c
+            .prepare_cached("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entries")
+            .await?;
+        let tx = c.transaction().await?;
+        // One sequencer at a time across every instance sharing this database: the lock is held
+        // until commit, and the next free position is read under it. The three statements are
+        // pipelined (sent together, run in order), so a batch costs three round trips in all.
+        // Every statement is prepared beforehand, so each request goes out on its first poll.
+        let lock = tx.execute(&lock_stmt, &[&SEQUENCER_LOCK]);
+        let next = tx.query_one(&next_stmt, &[]);
+        let first = seq.first().copied().unwrap_or(0);
+        let entries_written = async {
+            tx.execute(
+                &insert_entries,
+                &[
+                    &seq,
+                    &ids,
+                    &kinds,
+                    &times,
+                    &accounts,
+                    &categories,
+                    &targets,
+                    &bodies,
+                    &leaves,
+                    &pruned,
+                ],
+            )
             .await
-            .map_err(|e| conflict(e, || "tree hash".to_owned()))?;
+            .map_err(|e| conflict(e, || format!("ledger position {first}")))
+        };
+        let tree_written = async {
+            tx.execute(&insert_tree, &[&tree_idx, &tree_hash])
+                .await
+                .map_err(|e| conflict(e, || "tree hash".to_owned()))
+        };
+        // `biased` polls in the order written, so the requests go out (and run) in that order:
+        // the lock, then the read of the next position, then the inserts.
+        let (locked, next, entries_written, tree_written) =
+            tokio::join!(biased; lock, next, entries_written, tree_written);
+        locked?;
+        let next: i64 = next?.get(0);
+        if !seq.is_empty() && next != first {
+            // Dropping the transaction rolls the batch back.
+            return Err(StoreError::Conflict(format!(
+                "ledger position {first} (next free is {next})"
+            )));
+        }
+        entries_written?;
+        tree_written?;
         tx.commit().await?;
         Ok(())
     }
