@@ -157,25 +157,35 @@ pub fn event_from_bodies(event: &str, outcome: Option<&str>) -> Result<Event> {
 pub fn event_filter(q: &crate::EventQuery, sigil: char) -> (String, Vec<FilterValue>) {
     let mut clauses = vec!["e.kind = 'event' AND e.pruned_at IS NULL".to_owned()];
     let mut values = Vec::new();
+    // `clause` holds `{}` where the placeholder goes.
     let mut push = |clause: &str, v: FilterValue| {
         values.push(v);
-        clauses.push(format!("{clause} {sigil}{}", values.len()));
+        clauses.push(clause.replace("{}", &format!("{sigil}{}", values.len())));
     };
     if let Some(a) = &q.account {
-        push("e.account =", FilterValue::Text(a.clone()));
+        push("e.account = {}", FilterValue::Text(a.clone()));
     }
     if let Some(t) = &q.target {
-        push("e.target =", FilterValue::Text(t.clone()));
+        push("e.target = {}", FilterValue::Text(t.clone()));
     }
     if let Some(c) = &q.category {
-        push("e.category =", FilterValue::Text(c.clone()));
+        push("e.category = {}", FilterValue::Text(c.clone()));
     }
     if let Some(s) = q.since {
-        push("e.time >=", FilterValue::Int(s.as_micros()));
+        // The position of the first event in the window, found through the time index, bounds
+        // the scan by position (results come in position order), so a recent window costs what
+        // is in it rather than a scan from the start of the ledger. (`+ 0` keeps SQLite from
+        // answering MIN by walking the primary key from the start.)
+        push(
+            "e.seq >= (SELECT COALESCE(MIN(w.seq + 0), 9223372036854775807) FROM ledger_entries w \
+             WHERE w.kind = 'event' AND w.time >= {})",
+            FilterValue::Int(s.as_micros()),
+        );
+        push("e.time >= {}", FilterValue::Int(s.as_micros()));
     }
     if let Some(a) = q.after_seq {
         push(
-            "e.seq >",
+            "e.seq > {}",
             FilterValue::Int(i64::try_from(a).unwrap_or(i64::MAX)),
         );
     }
