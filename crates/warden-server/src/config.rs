@@ -97,6 +97,10 @@ pub struct AuthConfig {
 pub struct LedgerConfig {
     /// Most events committed in one transaction.
     pub max_batch: usize,
+    /// When an event counts as written: `fsync` (flushed to disk; survives power loss; the
+    /// default) or `os` (handed to the operating system; survives Warden crashing or being
+    /// killed, not the machine losing power, and saves one disk flush per batch).
+    pub durability: warden_store::Durability,
     /// How long a request waits for its event to be durable before it is refused.
     #[serde(with = "humantime_serde_str")]
     pub write_timeout: Duration,
@@ -137,6 +141,7 @@ impl Default for Config {
             },
             ledger: LedgerConfig {
                 max_batch: 4096,
+                durability: warden_store::Durability::Fsync,
                 write_timeout: Duration::from_secs(5),
                 signing_key_file: None,
                 checkpoint_every: 1000,
@@ -386,6 +391,16 @@ mod tests {
         );
         let e = with_file("api_addr = [").unwrap_err().to_string();
         assert!(e.contains("warden.toml"), "{e}");
+    }
+
+    #[test]
+    fn durability_is_named() {
+        let c = with_file("[ledger]\ndurability = \"os\"\n").unwrap();
+        assert_eq!(c.ledger.durability, warden_store::Durability::Os);
+        let e = with_file("[ledger]\ndurability = \"maybe\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ledger.durability"), "{e}");
     }
 
     #[test]

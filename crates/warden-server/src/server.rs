@@ -126,6 +126,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         Some(url) => Arc::new(PostgresStore::connect(url, 16).await?),
         None => Arc::new(SqliteStore::open(&config.sqlite_path()).await?),
     };
+    store.set_durability(config.ledger.durability).await?;
     let signer = load_or_create_signer(&config.signing_key_path())?;
     let verifier = signer.verifier();
     let keys = config.keys_dir();

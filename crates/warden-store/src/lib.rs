@@ -121,6 +121,19 @@ pub struct StoredCheckpoint {
     pub created_at: Timestamp,
 }
 
+/// When a committed ledger batch counts as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// Flushed to disk (`fsync`) before it is acknowledged: survives a power loss. The default.
+    #[default]
+    Fsync,
+    /// Handed to the operating system before it is acknowledged: survives Warden crashing or
+    /// being killed, not the machine losing power. SQLite `synchronous = NORMAL` in WAL mode;
+    /// PostgreSQL `synchronous_commit = off` for ledger batches.
+    Os,
+}
+
 /// A filter over recorded events. Results come in ledger order, oldest first.
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
@@ -157,6 +170,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<()>;
+
+    /// Sets when ledger batches count as written (see [`Durability`]).
+    async fn set_durability(&self, durability: Durability) -> Result<()>;
 
     /// Stores a new admin; [`StoreError::Conflict`] if the name exists.
     async fn insert_admin(&self, admin: &Admin) -> Result<()>;

@@ -18,7 +18,8 @@ use crate::rows::{
     ACCOUNT_COLUMNS, ADMIN_COLUMNS, ENTRY_COLUMNS, GRANT_COLUMNS, KEY_COLUMNS, TARGET_COLUMNS,
 };
 use crate::{
-    EventQuery, LedgerEntry, Result, Store, StoreError, StoredCheckpoint, TreeHash, Usage,
+    Durability, EventQuery, LedgerEntry, Result, Store, StoreError, StoredCheckpoint, TreeHash,
+    Usage,
 };
 
 /// Advisory lock key that serialises migrations across instances ("wardmig" in ASCII).
@@ -31,6 +32,7 @@ const SEQUENCER_LOCK: i64 = 0x0077_6172_6473_6571;
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    relaxed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl PostgresStore {
@@ -52,7 +54,10 @@ impl PostgresStore {
             .max_size(max_connections.max(2))
             .build()
             .map_err(|e| StoreError::Open(format!("{place}: {e}")))?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            relaxed: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        };
         let mut client = store.pool.get().await.map_err(|e| {
             StoreError::Open(format!(
                 "cannot connect to PostgreSQL at {place}: {}",
@@ -261,6 +266,14 @@ async fn insert_key_row(
 impl Store for PostgresStore {
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    async fn set_durability(&self, durability: Durability) -> Result<()> {
+        self.relaxed.store(
+            durability == Durability::Os,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Ok(())
     }
 
     async fn ping(&self) -> Result<()> {
@@ -618,6 +631,10 @@ impl Store for PostgresStore {
             .prepare_cached("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entries")
             .await?;
         let tx = c.transaction().await?;
+        if self.relaxed.load(std::sync::atomic::Ordering::Relaxed) {
+            tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
+                .await?;
+        }
         // One sequencer at a time across every instance sharing this database: the lock is held
         // until commit, and the next free position is read under it. The three statements are
         // pipelined (sent together, run in order), so a batch costs three round trips in all.

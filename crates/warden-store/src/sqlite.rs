@@ -20,7 +20,8 @@ use crate::rows::{
     ACCOUNT_COLUMNS, ADMIN_COLUMNS, ENTRY_COLUMNS, GRANT_COLUMNS, KEY_COLUMNS, TARGET_COLUMNS,
 };
 use crate::{
-    EventQuery, LedgerEntry, Result, Store, StoreError, StoredCheckpoint, TreeHash, Usage,
+    Durability, EventQuery, LedgerEntry, Result, Store, StoreError, StoredCheckpoint, TreeHash,
+    Usage,
 };
 
 /// Idle read connections kept open.
@@ -372,6 +373,15 @@ fn insert_key_row(conn: &Connection, k: &KeyRecord) -> Result<()> {
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    async fn set_durability(&self, durability: Durability) -> Result<()> {
+        let level = match durability {
+            Durability::Fsync => "FULL",
+            Durability::Os => "NORMAL",
+        };
+        self.write(move |c| Ok(c.pragma_update(None, "synchronous", level)?))
+            .await
     }
 
     async fn ping(&self) -> Result<()> {
