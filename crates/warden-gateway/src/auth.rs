@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use warden_core::event::AuthMethod;
+use warden_core::event::{Actor, ActorKind, AuthMethod};
 use warden_core::{
     Account, AccountStatus, Clock, Credential, CredentialKind, KeyRecord, SecretDigest, Timestamp,
 };
@@ -124,7 +124,67 @@ pub enum AuthFailure {
     Store(#[from] StoreError),
 }
 
+impl ServicePrincipal {
+    /// The actor that events by this principal name.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            kind: ActorKind::Service,
+            account: Some(self.account.clone()),
+            key_id: Some(self.key_id.clone()),
+            auth: self.method,
+        }
+    }
+}
+
+impl AdminPrincipal {
+    /// The actor that events by this admin name.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            kind: ActorKind::Human,
+            account: Some(self.name.clone()),
+            key_id: Some(self.token_id.clone()),
+            auth: AuthMethod::ApiKey,
+        }
+    }
+}
+
+impl Principal {
+    /// The actor that events by this principal name.
+    pub fn actor(&self) -> Actor {
+        match self {
+            Self::Service(s) => s.actor(),
+            Self::Admin(a) => a.actor(),
+        }
+    }
+}
+
+/// The bearer credential of a request: `Authorization: Bearer …`, or, where `warden_key_header`
+/// is given and present, that header (for clients that need `Authorization` for something else).
+pub fn bearer(headers: &http::HeaderMap, warden_key_header: Option<&str>) -> Option<String> {
+    if let Some(v) = warden_key_header
+        .and_then(|name| headers.get(name))
+        .and_then(|v| v.to_str().ok())
+    {
+        return Some(v.trim().to_owned());
+    }
+    let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}
+
 impl AuthFailure {
+    /// The actor recorded for this failed attempt: only what was presented, never the secret.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            kind: ActorKind::Service,
+            account: self.account().map(str::to_owned),
+            key_id: self.key_id().map(str::to_owned),
+            auth: AuthMethod::None,
+        }
+    }
+
     /// The credential id presented, when there was a well-formed one.
     pub fn key_id(&self) -> Option<&str> {
         match self {

@@ -140,6 +140,8 @@ impl CheckpointPublisher {
         match sent {
             Ok(_) => *published = latest.size,
             Err(e) => {
+                // Without the URL: it may carry credentials for the receiver.
+                let e = e.without_url();
                 tracing::warn!(error = %e, size = latest.size, "could not publish a checkpoint; will retry")
             }
         }

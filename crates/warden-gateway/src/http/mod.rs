@@ -32,16 +32,14 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use http::header;
 use ipnet::IpNet;
 use uuid::Uuid;
-use warden_core::event::{
-    Action, Actor, ActorKind, AuthMethod, Category, Decision, Event, Outcome, Source, TargetRef,
-};
+use warden_core::event::{Action, Actor, Category, Decision, Event, Outcome, Source, TargetRef};
 use warden_core::{decide_http, Clock, Redactor};
 use warden_ledger::LedgerWriter;
 
 pub use problem::GatewayError;
 pub use upstream::validate_ca_bundle;
 
-use crate::auth::{AuthFailure, Authenticator, Principal};
+use crate::auth::{self, AuthFailure, Authenticator, Principal};
 use crate::policy::Policy;
 use body::Counted;
 use forward::WARDEN_KEY_HEADER;
@@ -123,17 +121,6 @@ fn has_dot_segment(path: &str) -> bool {
         let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
         decoded == "." || decoded == ".."
     })
-}
-
-fn bearer(headers: &http::HeaderMap) -> Option<String> {
-    if let Some(v) = headers.get(WARDEN_KEY_HEADER).and_then(|v| v.to_str().ok()) {
-        return Some(v.trim().to_owned());
-    }
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
 }
 
 /// One request's context, for building its events.
@@ -227,29 +214,18 @@ async fn handle(
     };
 
     // 1. Who is calling.
-    let principal = match gw.auth.authenticate(bearer(headers).as_deref()).await {
+    let presented = auth::bearer(headers, Some(WARDEN_KEY_HEADER));
+    let principal = match gw.auth.authenticate(presented.as_deref()).await {
         Ok(Principal::Service(s)) => s,
         Ok(Principal::Admin(a)) => {
-            let actor = Actor {
-                kind: ActorKind::Human,
-                account: Some(a.name),
-                key_id: Some(a.token_id),
-                auth: AuthMethod::ApiKey,
-            };
-            return refuse(&gw, &call, actor, GatewayError::AdminToken).await;
+            return refuse(&gw, &call, a.actor(), GatewayError::AdminToken).await;
         }
         Err(AuthFailure::Store(e)) => {
             tracing::error!(error = %e, "credential store unavailable");
             return GatewayError::Unavailable.into_response();
         }
         Err(failure) => {
-            let actor = Actor {
-                kind: ActorKind::Service,
-                account: failure.account().map(str::to_owned),
-                key_id: failure.key_id().map(str::to_owned),
-                auth: AuthMethod::None,
-            };
-            let mut event = call.event(&gw, actor, Decision::deny(failure.to_string()));
+            let mut event = call.event(&gw, failure.actor(), Decision::deny(failure.to_string()));
             event.action.category = Category::Auth;
             event.action.verb = "http.authenticate".to_owned();
             event.outcome = Some(Outcome {
@@ -262,12 +238,7 @@ async fn handle(
             };
         }
     };
-    let actor = Actor {
-        kind: ActorKind::Service,
-        account: Some(principal.account.clone()),
-        key_id: Some(principal.key_id.clone()),
-        auth: principal.method,
-    };
+    let actor = principal.actor();
 
     // 2. Where to.
     let Some((target_name, below)) = split_target(req.uri().path()) else {

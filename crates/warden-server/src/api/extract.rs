@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::http::header::{AUTHORIZATION, USER_AGENT};
+use axum::http::header::USER_AGENT;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
-use warden_core::event::{Actor, ActorKind, AuthMethod, Decision, Source};
+use warden_core::event::{Decision, Source};
 
 use super::problem::ApiError;
 use super::AppState;
@@ -52,31 +52,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .get(USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(256).collect());
-        let bearer = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.split_once(' ')?;
-                scheme
-                    .eq_ignore_ascii_case("bearer")
-                    .then(|| token.trim().to_owned())
-            });
+        let bearer = warden_gateway::auth::bearer(&parts.headers, None);
         Ok(Self {
             addr,
             user_agent,
             bearer,
         })
-    }
-}
-
-/// The actor recorded for a failed authentication: only what was presented, never the secret.
-pub fn failed_actor(failure: &AuthFailure) -> Actor {
-    Actor {
-        kind: ActorKind::Service,
-        account: failure.account().map(str::to_owned),
-        key_id: failure.key_id().map(str::to_owned),
-        auth: AuthMethod::None,
     }
 }
 
@@ -108,7 +89,7 @@ impl FromRequestParts<AppState> for AdminCaller {
                 app.record_auth(
                     &caller,
                     "admin.authenticate",
-                    failed_actor(&failure),
+                    failure.actor(),
                     Decision::deny(failure.to_string()),
                 )
                 .await?;

@@ -29,9 +29,7 @@ use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
-use warden_core::event::{
-    Action, Actor, ActorKind, AuthMethod, Category, Decision, Event, Outcome,
-};
+use warden_core::event::{Action, Actor, Category, Decision, Event, Outcome};
 use warden_core::Clock;
 use warden_store::Store;
 
@@ -80,12 +78,7 @@ impl App {
         detail: Option<serde_json::Value>,
         change: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<T, ApiError> {
-        let actor = Actor {
-            kind: ActorKind::Human,
-            account: Some(admin.name.clone()),
-            key_id: Some(admin.token_id.clone()),
-            auth: AuthMethod::ApiKey,
-        };
+        let actor = admin.actor();
         let action = Action {
             category: Category::Admin,
             verb: verb.to_owned(),

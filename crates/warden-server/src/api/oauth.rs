@@ -25,7 +25,7 @@ use warden_core::event::{Actor, ActorKind, AuthMethod, Decision};
 use warden_core::{Credential, CredentialKind};
 use warden_gateway::auth::AuthFailure;
 
-use super::extract::{failed_actor, Caller};
+use super::extract::Caller;
 use super::problem::ApiError;
 use super::AppState;
 
@@ -234,7 +234,7 @@ async fn authenticate(
         Err(failure) => {
             return Err(Failure::Refused(
                 Refusal::InvalidClient(failure.to_string()),
-                Some(failed_actor(&failure)),
+                Some(failure.actor()),
             ))
         }
     };
@@ -250,12 +250,7 @@ async fn authenticate(
             tracing::error!(error = %e, "could not sign an access token");
             Failure::Refused(Refusal::ServerError, None)
         })?;
-    let actor = Actor {
-        kind: ActorKind::Service,
-        account: Some(principal.account),
-        key_id: Some(principal.key_id),
-        auth: AuthMethod::ApiKey,
-    };
+    let actor = principal.actor();
     let detail = serde_json::json!({ "jti": issued.jti, "expires_in": issued.expires_in });
     app.record_auth_detail(
         caller,

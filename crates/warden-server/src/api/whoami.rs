@@ -6,9 +6,9 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use warden_core::event::{Actor, ActorKind, AuthMethod, Decision};
+use warden_core::event::Decision;
 
-use super::extract::{failed_actor, Caller};
+use super::extract::Caller;
 use super::problem::{ApiError, Problem};
 use super::AppState;
 use warden_gateway::auth::{AuthFailure, Principal};
@@ -34,23 +34,10 @@ pub struct Identity {
 async fn whoami(State(app): State<AppState>, caller: Caller) -> Result<Json<Identity>, ApiError> {
     match app.auth.authenticate(caller.bearer()).await {
         Ok(principal) => {
-            let (kind, actor_kind, account, key_id, method) = match principal {
-                Principal::Service(s) => {
-                    ("service", ActorKind::Service, s.account, s.key_id, s.method)
-                }
-                Principal::Admin(a) => (
-                    "admin",
-                    ActorKind::Human,
-                    a.name,
-                    a.token_id,
-                    AuthMethod::ApiKey,
-                ),
-            };
-            let actor = Actor {
-                kind: actor_kind,
-                account: Some(account.clone()),
-                key_id: Some(key_id.clone()),
-                auth: method,
+            let actor = principal.actor();
+            let (kind, account, key_id) = match principal {
+                Principal::Service(s) => ("service", s.account, s.key_id),
+                Principal::Admin(a) => ("admin", a.name, a.token_id),
             };
             app.record_auth(
                 &caller,
@@ -70,7 +57,7 @@ async fn whoami(State(app): State<AppState>, caller: Caller) -> Result<Json<Iden
             app.record_auth(
                 &caller,
                 "whoami",
-                failed_actor(&failure),
+                failure.actor(),
                 Decision::deny(failure.to_string()),
             )
             .await?;
