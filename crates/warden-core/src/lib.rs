@@ -12,6 +12,7 @@
 //! - [`target`]: the upstream APIs and databases, and the credentials Warden injects.
 //! - [`seal`]: encryption at rest for those credentials.
 //! - [`grant`]: what an account may do on a target, and the deny-by-default decision.
+//! - [`sql_rule`]: the classes of SQL statements and the rules that grant them on databases.
 //!
 //! This crate must not do I/O: no files, no network, no database. Everything here can be unit
 //! tested with values alone.
@@ -26,6 +27,7 @@ pub mod grant;
 pub mod key;
 pub mod redact;
 pub mod seal;
+pub mod sql_rule;
 pub mod target;
 pub mod time;
 
@@ -33,10 +35,11 @@ pub use account::{Account, AccountName, AccountStatus, Email};
 pub use admin::Admin;
 pub use credential::{Credential, CredentialKind, ParseCredentialError, SecretDigest};
 pub use event::Event;
-pub use grant::{decide_http, Grant, HttpRule};
+pub use grant::{decide_http, decide_sql, Grant, HttpRule, Rule, SqlDecision};
 pub use key::{KeyRecord, KeyState};
 pub use redact::Redactor;
 pub use seal::{SealError, Sealer};
+pub use sql_rule::{SqlClass, SqlRule};
 pub use target::{Target, TargetKind, UpstreamCredentials};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 

@@ -96,10 +96,22 @@ pub fn validate_target(
             "put credentials in --inject-header or --basic-auth, not in the URL (they would be stored in the clear)",
         ));
     }
-    if url.query().is_some() || url.fragment().is_some() {
+    let query_allowed = match (kind, url.query()) {
+        (_, None) => true,
+        // The one connection option of a database upstream: `sslmode=disable` turns TLS off
+        // (for a database on a trusted network); the default verifies the server's certificate.
+        (TargetKind::Postgres, Some(q)) => q == "sslmode=disable" || q == "sslmode=verify-full",
+        (TargetKind::Http, Some(_)) => false,
+    };
+    if !query_allowed || url.fragment().is_some() {
         return Err(ValidationError::new(
             "upstream",
-            "the upstream URL must not have a query or fragment",
+            match kind {
+                TargetKind::Http => "the upstream URL must not have a query or fragment",
+                TargetKind::Postgres => {
+                    "the upstream URL may only have `?sslmode=disable` or `?sslmode=verify-full`"
+                }
+            },
         ));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())

@@ -8,6 +8,8 @@
 //! - [`token`]: short-lived EdDSA JWT access tokens (OAuth 2.0 client credentials) and their JWKS.
 //! - [`policy`]: targets and grants, cached, and grant use.
 //! - [`http`]: the HTTP front door (`/<target>/<path>` on port 8471).
+//! - [`postgres`]: the PostgreSQL front door (wire protocol 3.0 on port 15432).
+//! - [`tls`]: TLS to upstreams, shared by both.
 //!
 //! This crate reaches the database only through the `Store` trait and never decides what a grant
 //! means (that is `warden-core`'s).
@@ -17,4 +19,6 @@
 pub mod auth;
 pub mod http;
 pub mod policy;
+pub mod postgres;
+pub mod tls;
 pub mod token;

@@ -35,6 +35,8 @@ pub struct Config {
     pub api_addr: SocketAddr,
     /// Address of the HTTP gateway.
     pub http_addr: SocketAddr,
+    /// Address of the PostgreSQL gateway.
+    pub pg_addr: SocketAddr,
     /// Largest request body the API accepts, in bytes.
     pub max_body_bytes: usize,
     /// Authentication settings.
@@ -43,6 +45,51 @@ pub struct Config {
     pub ledger: LedgerConfig,
     /// Gateway settings.
     pub gateway: GatewayConfig,
+    /// PostgreSQL gateway settings.
+    pub postgres: PostgresConfig,
+}
+
+/// PostgreSQL gateway settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// Refuse clients that are not on loopback unless they use TLS.
+    pub require_tls: bool,
+    /// The certificate (PEM chain) Warden presents to clients. Default: a self-signed one,
+    /// `<data_dir>/pg-tls.crt`, created on first start.
+    pub tls_cert_file: Option<PathBuf>,
+    /// Its private key (PEM). Default: `<data_dir>/pg-tls.key` (mode 0600).
+    pub tls_key_file: Option<PathBuf>,
+    /// Largest protocol message accepted, in bytes (larger ones close the connection).
+    pub max_message_bytes: usize,
+    /// Close sessions idle this long (e.g. `"1h"`); `"0s"` never.
+    #[serde(with = "humantime_serde_str")]
+    pub idle_timeout: Duration,
+    /// Cancel statements that run longer than this; `"0s"` never.
+    #[serde(with = "humantime_serde_str")]
+    pub statement_timeout: Duration,
+    /// Most concurrent sessions per account; `0` unlimited.
+    pub max_sessions_per_account: usize,
+    /// On shutdown, how long running statements get to finish.
+    #[serde(with = "humantime_serde_str")]
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    /// The PostgreSQL front door's settings (TLS is set up by the server).
+    pub fn pg_config(&self) -> warden_gateway::postgres::PgGatewayConfig {
+        let p = &self.postgres;
+        warden_gateway::postgres::PgGatewayConfig {
+            max_message_bytes: p.max_message_bytes,
+            require_tls: p.require_tls,
+            connect_timeout: self.gateway.connect_timeout,
+            idle_timeout: (!p.idle_timeout.is_zero()).then_some(p.idle_timeout),
+            statement_timeout: (!p.statement_timeout.is_zero()).then_some(p.statement_timeout),
+            max_sessions_per_account: (p.max_sessions_per_account > 0)
+                .then_some(p.max_sessions_per_account),
+            shutdown_grace: p.shutdown_grace,
+        }
+    }
 }
 
 /// Gateway settings.
@@ -134,6 +181,7 @@ impl Default for Config {
             database_url: None,
             api_addr: SocketAddr::from(([127, 0, 0, 1], 8470)),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8471)),
+            pg_addr: SocketAddr::from(([127, 0, 0, 1], 15432)),
             max_body_bytes: 64 * 1024,
             auth: AuthConfig {
                 cache_ttl: Duration::from_secs(2),
@@ -170,6 +218,16 @@ impl Default for Config {
                 .to_vec(),
                 rate_limit_per_second: 0,
             },
+            postgres: PostgresConfig {
+                require_tls: true,
+                tls_cert_file: None,
+                tls_key_file: None,
+                max_message_bytes: warden_gateway::postgres::DEFAULT_MAX_MESSAGE,
+                idle_timeout: Duration::ZERO,
+                statement_timeout: Duration::ZERO,
+                max_sessions_per_account: 0,
+                shutdown_grace: Duration::from_secs(10),
+            },
         }
     }
 }
@@ -189,6 +247,9 @@ pub struct Overrides {
     /// `--http-addr`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_addr: Option<SocketAddr>,
+    /// `--pg-addr`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_addr: Option<SocketAddr>,
 }
 
 /// A configuration that cannot be used; the message names the source and the key.
@@ -237,6 +298,14 @@ impl Config {
         }
         if self.max_body_bytes < 1024 {
             problems.push("max_body_bytes: must be at least 1024".to_owned());
+        }
+        if self.postgres.max_message_bytes < 8192 {
+            problems.push("postgres.max_message_bytes: must be at least 8192".to_owned());
+        }
+        if self.postgres.tls_cert_file.is_some() != self.postgres.tls_key_file.is_some() {
+            problems.push(
+                "postgres.tls_cert_file and postgres.tls_key_file: set both or neither".to_owned(),
+            );
         }
         if self.ledger.max_batch == 0 {
             problems.push("ledger.max_batch: must be at least 1".to_owned());

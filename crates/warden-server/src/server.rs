@@ -23,6 +23,7 @@ use crate::jobs;
 use warden_gateway::auth::Authenticator;
 use warden_gateway::http::HttpGateway;
 use warden_gateway::policy::Policy;
+use warden_gateway::postgres::PgGateway;
 use warden_gateway::token::TokenService;
 use warden_ledger::{LedgerWriter, WriterConfig};
 
@@ -78,6 +79,10 @@ pub struct Running {
     pub api_addr: SocketAddr,
     /// Where the HTTP gateway listens.
     pub http_addr: SocketAddr,
+    /// Where the PostgreSQL gateway listens.
+    pub pg_addr: SocketAddr,
+    /// The PostgreSQL gateway (for its live sessions).
+    pub pg_gateway: Arc<PgGateway>,
     /// Path of the bootstrap admin token, when it was created by this start.
     pub new_admin_token: Option<PathBuf>,
     /// Which database backend is in use.
@@ -202,6 +207,16 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         redactor.clone(),
         config.gateway.http_config(),
     ));
+    let pg_tls = pg_tls_config(config)?;
+    let pg_gateway = Arc::new(PgGateway::new(
+        auth.clone(),
+        policy.clone(),
+        ledger.clone(),
+        clock.clone(),
+        redactor.clone(),
+        config.pg_config(),
+        Some(pg_tls),
+    ));
     let app = Arc::new(App {
         auth,
         policy,
@@ -214,18 +229,22 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         sealer,
         clock,
         metrics: metrics_handle(),
+        pg: pg_gateway.clone(),
     });
 
     let api_listener = bind(config.api_addr).await?;
     let http_listener = bind(config.http_addr).await?;
+    let pg_listener = bind(config.pg_addr).await?;
     let api_addr = local_addr(&api_listener, config.api_addr)?;
     let http_addr = local_addr(&http_listener, config.http_addr)?;
-    write_addresses(&config.data_dir, api_addr, http_addr)?;
+    let pg_addr = local_addr(&pg_listener, config.pg_addr)?;
+    write_addresses(&config.data_dir, api_addr, http_addr, pg_addr)?;
 
     let (shutdown, stopped) = watch::channel(false);
     let (retention, retention_check) = (config.ledger.retention, config.ledger.retention_check);
     let checkpoint_url = config.ledger.checkpoint_url.clone();
     let router = api::router(app.clone(), config.max_body_bytes);
+    let pg_gateway_handle = pg_gateway.clone();
     let task = tokio::spawn(async move {
         // Held until the server stops: one server per data directory.
         let _dir_lock = dir_lock;
@@ -256,7 +275,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
             stopped.clone(),
             "HTTP gateway",
         );
-        tokio::join!(api, gateway);
+        let postgres = pg_gateway.clone().serve(pg_listener, stopped.clone());
+        tokio::join!(api, gateway, postgres);
         let _ = usage.await;
         for job in [retention, publisher].into_iter().flatten() {
             let _ = job.await;
@@ -266,6 +286,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
     Ok(Running {
         api_addr,
         http_addr,
+        pg_addr,
+        pg_gateway: pg_gateway_handle,
         new_admin_token,
         backend: store.backend(),
         shutdown,
@@ -498,10 +520,75 @@ async fn claim_key(
     }
 }
 
-fn write_addresses(data_dir: &Path, api: SocketAddr, http: SocketAddr) -> Result<(), ServeError> {
-    let body = serde_json::json!({ "api": api.to_string(), "http": http.to_string() }).to_string();
+fn write_addresses(
+    data_dir: &Path,
+    api: SocketAddr,
+    http: SocketAddr,
+    postgres: SocketAddr,
+) -> Result<(), ServeError> {
+    let body = serde_json::json!({
+        "api": api.to_string(),
+        "http": http.to_string(),
+        "postgres": postgres.to_string(),
+    })
+    .to_string();
     let tmp = data_dir.join(format!("{ADDRESSES_FILE}.tmp"));
     std::fs::write(&tmp, body)
         .and_then(|()| std::fs::rename(&tmp, data_dir.join(ADDRESSES_FILE)))
         .map_err(data_dir_error(data_dir))
+}
+
+/// The TLS configuration the PostgreSQL gateway presents to clients: the configured certificate
+/// and key, or a self-signed pair created in the data directory on first start.
+fn pg_tls_config(config: &Config) -> Result<Arc<rustls::ServerConfig>, ServeError> {
+    let (cert_path, key_path) = match (
+        &config.postgres.tls_cert_file,
+        &config.postgres.tls_key_file,
+    ) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        _ => {
+            let cert = config.data_dir.join("pg-tls.crt");
+            let key = config.data_dir.join("pg-tls.key");
+            if !cert.exists() || !key.exists() {
+                let generated = rcgen::generate_simple_self_signed(vec![
+                    "localhost".to_owned(),
+                    "127.0.0.1".to_owned(),
+                ])
+                .map_err(|e| ServeError::KeyFile {
+                    path: cert.clone(),
+                    reason: format!("cannot generate a self-signed certificate: {e}"),
+                })?;
+                let _ = std::fs::remove_file(&key);
+                create_private_file(&key)
+                    .and_then(|mut f| f.write_all(generated.key_pair.serialize_pem().as_bytes()))
+                    .map_err(data_dir_error(&key))?;
+                std::fs::write(&cert, generated.cert.pem()).map_err(data_dir_error(&cert))?;
+            }
+            (cert, key)
+        }
+    };
+    let bad = |path: &Path, reason: String| ServeError::KeyFile {
+        path: path.to_owned(),
+        reason,
+    };
+    let cert_pem = std::fs::read(&cert_path).map_err(|e| bad(&cert_path, e.to_string()))?;
+    let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(&cert_path, e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad(&cert_path, "no PEM certificate found".to_owned()));
+    }
+    let key_pem = std::fs::read(&key_path).map_err(|e| bad(&key_path, e.to_string()))?;
+    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .map_err(|e| bad(&key_path, e.to_string()))?
+        .ok_or_else(|| bad(&key_path, "no PEM private key found".to_owned()))?;
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad(&cert_path, e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| bad(&key_path, format!("does not fit the certificate: {e}")))?;
+    Ok(Arc::new(tls))
 }

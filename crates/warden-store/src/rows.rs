@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use warden_core::event::{Event, OutcomeRecord};
 use warden_core::{
-    Account, AccountName, Admin, Email, Grant, HttpRule, KeyRecord, SecretDigest, Target,
-    TargetKind, Timestamp,
+    Account, AccountName, Admin, Email, Grant, KeyRecord, Rule, SecretDigest, Target, TargetKind,
+    Timestamp,
 };
 
 use crate::{Result, StoreError};
@@ -360,7 +360,7 @@ impl TryFrom<GrantRow> for Grant {
     type Error = StoreError;
     fn try_from(r: GrantRow) -> Result<Self> {
         Ok(Grant {
-            rule: HttpRule::parse(&r.rule).map_err(|e| corrupt("grant rule", e))?,
+            rule: Rule::parse_stored(&r.rule).map_err(|e| corrupt("grant rule", e))?,
             id: r.id,
             account: r.account,
             target: r.target,

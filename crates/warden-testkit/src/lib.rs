@@ -1,11 +1,17 @@
-//! Test support shared by Warden's integration tests. [`ScratchDb`] creates a PostgreSQL database
-//! of its own for one test and drops it afterwards, so tests run in parallel against the local
-//! server and leave nothing behind.
+//! Test support shared by Warden's integration tests.
 //!
-//! The server is found at `WARDEN_TEST_PG` (default `postgres://postgres@127.0.0.1:5432`).
+//! - [`ScratchDb`] creates a PostgreSQL database of its own for one test on the local server and
+//!   drops it afterwards, so tests run in parallel against that server and leave nothing behind.
+//!   The server is found at `WARDEN_TEST_PG` (default `postgres://postgres@127.0.0.1:5432`).
+//! - [`PgCluster`] (module `cluster`) runs a whole throwaway PostgreSQL server for one test, with
+//!   SCRAM-SHA-256 authentication and TLS, which the local server (trusting loopback) cannot
+//!   show; it can also be stopped and restarted under a test's feet.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod cluster;
+
+pub use cluster::PgCluster;
 use tokio_postgres::NoTls;
 
 /// Base URL of the PostgreSQL server tests use, without a database name.

@@ -1,10 +1,11 @@
-//! `warden target …` and `warden grant …`: what service accounts can reach, and what they may do
-//! there. Upstream secrets are read from files where possible and never printed.
+//! `warden target …`, `warden grant …` and `warden sessions …`: what service accounts can reach,
+//! what they may do there, and who is connected now. Upstream secrets are read from files where
+//! possible and never printed.
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
-use crate::cli::{GrantCommand, TargetCommand};
+use crate::cli::{GrantCommand, SessionsCommand, TargetCommand};
 use crate::client::Client;
 use crate::commands::path;
 use crate::output::{self, Column};
@@ -27,6 +28,16 @@ const GRANT_COLUMNS: &[Column] = &[
     ("EXPIRES", "expires_at"),
     ("LAST USED", "last_used_at"),
     ("CREATED BY", "created_by"),
+];
+
+const SESSION_COLUMNS: &[Column] = &[
+    ("ID", "id"),
+    ("ACCOUNT", "account"),
+    ("TARGET", "target"),
+    ("CLIENT", "client"),
+    ("KEY", "key_id"),
+    ("STARTED", "started_at"),
+    ("STATEMENTS", "statements"),
 ];
 
 fn read(file: &std::path::Path, what: &str) -> Result<String> {
@@ -118,6 +129,23 @@ pub async fn grant(cmd: GrantCommand) -> Result<()> {
                 .delete(&format!("/v1/grants/{}", path(&id)))
                 .await?;
             output::object(client.output, &removed, GRANT_COLUMNS);
+        }
+    }
+    Ok(())
+}
+
+/// Runs a `sessions` command.
+pub async fn sessions(cmd: SessionsCommand) -> Result<()> {
+    match cmd {
+        SessionsCommand::List(client) => {
+            let items: Vec<Value> = Client::new(&client)?.get("/v1/sessions").await?;
+            output::list(client.output, &items, SESSION_COLUMNS);
+        }
+        SessionsCommand::Kill { id, client } => {
+            let killed: Value = Client::new(&client)?
+                .post(&format!("/v1/sessions/{}/kill", path(&id)), &json!({}))
+                .await?;
+            output::object(client.output, &killed, SESSION_COLUMNS);
         }
     }
     Ok(())

@@ -52,6 +52,22 @@ pub enum Command {
     /// Grant, list and remove what accounts may do on targets (deny by default).
     #[command(subcommand)]
     Grant(GrantCommand),
+    /// See and end live database sessions on the PostgreSQL gateway.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// List the live sessions of this server, oldest first.
+    List(ClientArgs),
+    /// End a session on both sides (the client gets SQLSTATE 57P01); recorded as an admin event.
+    Kill {
+        /// Session id (from `warden sessions list`).
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +76,11 @@ pub enum TargetCommand {
     ///
     /// Example: warden target add orders --kind http --upstream https://orders.internal
     /// --inject-header-file ./orders-upstream-headers
+    ///
+    /// A database: warden target add ordersdb --kind postgres
+    /// --upstream postgres://db.internal:5432/orders --basic-auth-file ./ordersdb-login
+    /// (the file holds `role:password`; clients then connect to Warden's port 15432 with
+    /// dbname=ordersdb).
     ///
     /// The credentials are encrypted at rest and never shown again. Prefer
     /// --inject-header-file to --inject-header: command lines end up in shell history and `ps`.
@@ -105,6 +126,11 @@ pub enum GrantCommand {
     /// HTTP rules are `METHOD PATH-GLOB`: `GET /v1/orders/*` (one segment), `* /v1/**` (any
     /// method, any depth). Example: warden grant add billing-etl orders --allow 'GET /v1/orders/*'
     /// --expires-in 4h
+    ///
+    /// Database rules are `CLASS[:SCHEMA.TABLE]` with CLASS read, write, ddl, admin or `*`, and
+    /// `*` matching within a name: `read`, `write:public.orders`, `read:analytics.*`. Transaction
+    /// control (BEGIN, COMMIT, SET of ordinary settings) needs no grant. Example:
+    /// warden grant add billing-etl ordersdb --allow 'read:public.*'
     Add {
         /// Account name.
         account: String,
@@ -157,6 +183,9 @@ pub struct ServeArgs {
     /// HTTP gateway address (`/<target>/<path>`) [env: WARDEN_HTTP_ADDR] [default: 127.0.0.1:8471]
     #[arg(long, value_name = "HOST:PORT")]
     pub http_addr: Option<SocketAddr>,
+    /// PostgreSQL gateway address [env: WARDEN_PG_ADDR] [default: 127.0.0.1:15432]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub pg_addr: Option<SocketAddr>,
 }
 
 /// How listings are printed.

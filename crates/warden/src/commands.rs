@@ -52,6 +52,7 @@ pub async fn run(cli: crate::cli::Cli) -> Result<()> {
         Command::Audit(cmd) => crate::audit::run(cmd).await,
         Command::Target(cmd) => crate::access::target(cmd).await,
         Command::Grant(cmd) => crate::access::grant(cmd).await,
+        Command::Sessions(cmd) => crate::access::sessions(cmd).await,
         Command::Whoami(client) => {
             let me: Value = Client::new(&client)?.get("/v1/whoami").await?;
             output::object(
@@ -75,6 +76,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         database_url: args.database_url,
         api_addr: args.api_addr,
         http_addr: args.http_addr,
+        pg_addr: args.pg_addr,
     };
     let config = Config::load(args.config.as_deref(), &overrides)?;
     let running = warden_server::server::start(&config, Arc::new(warden_core::SystemClock))
@@ -90,6 +92,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         running.api_addr
     );
     println!("  Gateway:  http://{}/<target>/<path>", running.http_addr);
+    println!(
+        "  Postgres: {}  (user=<account> dbname=<target> password=<API key>)",
+        running.pg_addr
+    );
     println!("  Database: {where_db}");
     if let Some(path) = &running.new_admin_token {
         println!(

@@ -37,7 +37,6 @@ use warden_core::{decide_http, Clock, Redactor};
 use warden_ledger::LedgerWriter;
 
 pub use problem::GatewayError;
-pub use upstream::validate_ca_bundle;
 
 use crate::auth::{self, AuthFailure, Authenticator, Principal};
 use crate::policy::Policy;

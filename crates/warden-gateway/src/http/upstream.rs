@@ -1,10 +1,10 @@
 //! Connections to upstreams: one pooled client per target (keep-alive, HTTP/2 where the upstream
-//! offers it over TLS), TLS verified against the bundled Mozilla roots plus the target's own CA
-//! bundle, and protocol upgrades (WebSocket) spliced through.
+//! offers it over TLS), TLS as [`crate::tls`] sets it up, and protocol upgrades (WebSocket)
+//! spliced through.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -54,19 +54,8 @@ impl Upstreams {
 }
 
 fn build(target: &Target, connect_timeout: Duration) -> Result<UpstreamClient, GatewayError> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(pem) = &target.ca_bundle {
-        add_ca_bundle(&mut roots, pem)
-            .map_err(|e| GatewayError::BadTarget(format!("CA bundle: {e}")))?;
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| GatewayError::BadTarget(e.to_string()))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let tls =
+        crate::tls::client_config(target.ca_bundle.as_deref()).map_err(GatewayError::BadTarget)?;
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -80,28 +69,6 @@ fn build(target: &Target, connect_timeout: Duration) -> Result<UpstreamClient, G
     Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(90))
         .build(connector))
-}
-
-/// Adds the certificates of a PEM bundle to `roots`; fails on anything that is not a usable
-/// certificate, and on a bundle with none.
-fn add_ca_bundle(roots: &mut rustls::RootCertStore, pem: &str) -> Result<(), String> {
-    let mut reader = pem.as_bytes();
-    let mut added = 0;
-    for cert in rustls_pemfile::certs(&mut reader) {
-        let cert = cert.map_err(|e| e.to_string())?;
-        roots.add(cert).map_err(|e| e.to_string())?;
-        added += 1;
-    }
-    if added == 0 {
-        return Err("no PEM certificate (-----BEGIN CERTIFICATE-----) found".to_owned());
-    }
-    Ok(())
-}
-
-/// Checks that `pem` is a CA bundle the gateway can use, so a target is refused when it is
-/// registered rather than failing on every request.
-pub fn validate_ca_bundle(pem: &str) -> Result<(), String> {
-    add_ca_bundle(&mut rustls::RootCertStore::empty(), pem)
 }
 
 /// The upstream URI for `below` (and `query`) under the target's base URL.

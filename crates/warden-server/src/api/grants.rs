@@ -7,7 +7,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use warden_core::{Grant, HttpRule, Timestamp};
+use warden_core::{Grant, Rule, Timestamp};
 
 use super::extract::{AdminCaller, ApiJson};
 use super::keys::expiry;
@@ -28,7 +28,8 @@ pub struct NewGrant {
     account: String,
     /// The target.
     target: String,
-    /// For HTTP targets, `METHOD /path-glob` (`GET /v1/orders/*`, `* /v1/**`).
+    /// For HTTP targets, `METHOD /path-glob` (`GET /v1/orders/*`, `* /v1/**`); for databases,
+    /// `CLASS[:schema.table-glob]` (`read`, `write:public.orders`, `read:analytics.*`).
     allow: String,
     /// Just-in-time access: the grant lapses after this long (`4h`).
     expires_in: Option<String>,
@@ -90,14 +91,14 @@ async fn create_grant(
     ApiJson(req): ApiJson<NewGrant>,
 ) -> Result<(StatusCode, Json<GrantView>), ApiError> {
     let now = app.clock.now();
-    let rule = HttpRule::parse(&req.allow)?;
     let expires_at = expiry(now, req.expires_in.as_deref())?;
     if app.store.account(&req.account).await?.is_none() {
         return Err(ApiError::NotFound(format!("account {}", req.account)));
     }
-    if app.store.target(&req.target).await?.is_none() {
+    let Some(target) = app.store.target(&req.target).await? else {
         return Err(ApiError::NotFound(format!("target {}", req.target)));
-    }
+    };
+    let rule = Rule::parse(target.kind, &req.allow)?;
     let id = format!("g_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let grant = Grant {
         id: id.clone(),

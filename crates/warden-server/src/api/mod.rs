@@ -15,6 +15,7 @@ mod keys;
 mod ledger;
 mod oauth;
 pub mod problem;
+mod sessions;
 mod targets;
 mod whoami;
 
@@ -63,6 +64,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// The PostgreSQL gateway, for its live sessions.
+    pub pg: Arc<warden_gateway::postgres::PgGateway>,
 }
 
 impl App {
@@ -209,6 +212,7 @@ pub fn router(app: AppState, max_body_bytes: usize) -> Router {
         .merge(targets::routes())
         .merge(grants::routes())
         .merge(oauth::routes())
+        .merge(sessions::routes())
         .split_for_parts();
     let openapi: Arc<str> = openapi.to_json().unwrap_or_default().into();
     api.route(

@@ -92,8 +92,25 @@ async fn create_target(
     let kind = TargetKind::parse(&req.kind)?;
     let upstream = validate_target(&req.name, kind, &req.upstream)?;
     let credentials = UpstreamCredentials::parse(&req.inject_headers, req.basic_auth.as_deref())?;
+    if kind == TargetKind::Postgres {
+        if !credentials.headers.is_empty() {
+            return Err(ApiError::Validation {
+                field: "inject_headers".into(),
+                message:
+                    "a postgres target takes a login (basic_auth `role:password`), not headers"
+                        .into(),
+            });
+        }
+        if credentials.basic.is_none() {
+            return Err(ApiError::Validation {
+                field: "basic_auth".into(),
+                message: "a postgres target needs the login Warden uses upstream (`role:password`)"
+                    .into(),
+            });
+        }
+    }
     if let Some(pem) = &req.ca_bundle {
-        warden_gateway::http::validate_ca_bundle(pem).map_err(|e| ApiError::Validation {
+        warden_gateway::tls::validate_ca_bundle(pem).map_err(|e| ApiError::Validation {
             field: "ca_bundle".into(),
             message: format!("not a usable PEM certificate bundle: {e}"),
         })?;

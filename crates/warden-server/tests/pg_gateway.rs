@@ -1,0 +1,602 @@
+//! The PostgreSQL gateway, driven by real clients (tokio-postgres, psql, pgbench, raw sockets)
+//! against the local PostgreSQL through a real Warden.
+
+#[macro_use]
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{flip_last, Backend, TestServer};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+use warden_testkit::ScratchDb;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A Warden whose target `shop` is a scratch database on the local PostgreSQL, with tables
+/// `public.orders`, `public.users` and `analytics.daily`, and account `svc` holding a key.
+struct Shop {
+    t: TestServer,
+    db: ScratchDb,
+    key: String,
+    pg: SocketAddr,
+}
+
+impl Shop {
+    async fn start(backend: Backend) -> Self {
+        let t = TestServer::start(backend).await;
+        let db = ScratchDb::create().await;
+        db.client()
+            .await
+            .batch_execute(
+                "CREATE TABLE orders (id int PRIMARY KEY, total int);
+                 INSERT INTO orders VALUES (1, 10), (2, 20), (3, 30);
+                 CREATE TABLE users (id int, password text);
+                 CREATE SCHEMA analytics;
+                 CREATE TABLE analytics.daily (day int, n int);
+                 INSERT INTO analytics.daily VALUES (1, 5);",
+            )
+            .await
+            .unwrap();
+        let url = db.url();
+        let dbname = url.rsplit('/').next().unwrap();
+        let (s, body) = t
+            .post(
+                "/v1/targets",
+                &t.admin,
+                json!({
+                    "name": "shop", "kind": "postgres",
+                    "upstream": format!("postgres://127.0.0.1:5432/{dbname}?sslmode=disable"),
+                    "basic_auth": "postgres:unused-with-trust-auth",
+                }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        t.account("svc").await;
+        let key = t.key("svc").await;
+        let pg = t.running.as_ref().unwrap().pg_addr;
+        Self { t, db, key, pg }
+    }
+
+    async fn grant(&self, allow: &str) -> String {
+        let (s, body) = self
+            .t
+            .post(
+                "/v1/grants",
+                &self.t.admin,
+                json!({"account": "svc", "target": "shop", "allow": allow}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    fn conninfo(&self, user: &str, password: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user={user} dbname=shop password={password} sslmode=disable application_name=pg-test",
+            self.pg.port()
+        )
+    }
+
+    async fn connect(&self) -> Client {
+        self.try_connect("svc", &self.key).await.expect("connects")
+    }
+
+    async fn try_connect(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<Client, tokio_postgres::Error> {
+        let (client, connection) =
+            tokio_postgres::connect(&self.conninfo(user, password), NoTls).await?;
+        tokio::spawn(connection);
+        Ok(client)
+    }
+
+    /// `sql` events, waiting until `pred` holds for one of them.
+    async fn wait_event(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let events = self.t.events("limit=500").await;
+            if let Some(e) = events.iter().find(|e| pred(e)) {
+                return e.clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no event {what} among {events:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn stop(self) {
+        self.t.stop().await;
+        self.db.drop_db().await;
+    }
+}
+
+fn sql_of(e: &Value) -> &str {
+    e["action"]["detail"]["sql"].as_str().unwrap_or_default()
+}
+
+fn code(e: &tokio_postgres::Error) -> Option<&SqlState> {
+    e.as_db_error().map(|d| d.code())
+}
+
+async fn reads_writes_and_denials(backend: Backend) {
+    let shop = Shop::start(backend).await;
+    let read = shop.grant("read:public.*").await;
+    let c = shop.connect().await;
+
+    // Simple protocol.
+    let rows = c
+        .simple_query("SELECT id, total FROM orders ORDER BY id")
+        .await
+        .unwrap();
+    let n = rows
+        .iter()
+        .filter(|m| matches!(m, SimpleQueryMessage::Row(_)))
+        .count();
+    assert_eq!(n, 3);
+    // Extended protocol with a prepared statement and parameters.
+    let stmt = c
+        .prepare("SELECT total FROM orders WHERE id = $1")
+        .await
+        .unwrap();
+    for id in 1..=3 {
+        let row = c.query_one(&stmt, &[&id]).await.unwrap();
+        assert_eq!(row.get::<_, i32>(0), id * 10);
+    }
+
+    // A write without a write grant: 42501, naming what is missing; the session goes on.
+    let err = c
+        .execute("UPDATE orders SET total = 0 WHERE id = $1", &[&1])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(&err),
+        Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+        "{err:?}"
+    );
+    let msg = err.as_db_error().unwrap().message().to_owned();
+    assert!(msg.contains("write:public.orders"), "{msg}");
+    let err = c.simple_query("DELETE FROM orders").await.unwrap_err();
+    assert_eq!(code(&err), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
+    // Another schema is not covered by `read:public.*`.
+    let err = c
+        .simple_query("SELECT * FROM analytics.daily")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
+    // A data-modifying CTE is a write, not a read.
+    let err = c
+        .simple_query("WITH d AS (DELETE FROM orders RETURNING *) SELECT * FROM d")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
+    // What the parser cannot read is treated as the most privileged class.
+    let err = c.simple_query("FROB THE orders PLEASE").await.unwrap_err();
+    assert_eq!(code(&err), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
+    let row = c
+        .query_one("SELECT count(*) FROM orders", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 3, "nothing was deleted");
+
+    // With a write grant on the one table, the update goes through; the decision names it.
+    let write = shop.grant("write:public.orders").await;
+    let n = c
+        .execute("UPDATE orders SET total = total + 1 WHERE id = $1", &[&1])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+
+    // Everything is on the ledger, with outcomes.
+    let e = shop
+        .wait_event("for the update", |e| {
+            sql_of(e).starts_with("UPDATE")
+                && e["decision"]["allowed"] == true
+                && e["outcome"].is_object()
+        })
+        .await;
+    assert_eq!(e["action"]["category"], "sql");
+    assert_eq!(e["decision"]["grant_id"], write.as_str());
+    assert_eq!(e["outcome"]["status"], "ok");
+    assert_eq!(e["outcome"]["rows"], 1);
+    assert_eq!(e["actor"]["account"], "svc");
+    assert_eq!(e["target"]["name"], "shop");
+    assert!(e["session_id"].is_string());
+    let params = e["action"]["detail"]["params"].as_array().unwrap();
+    assert!(
+        params[0].as_str().unwrap().starts_with("hmac-sha256:"),
+        "{params:?}"
+    );
+    let e = shop
+        .wait_event("for the select", |e| {
+            sql_of(e).contains("FROM orders WHERE id") && e["outcome"]["rows"] == 1
+        })
+        .await;
+    assert_eq!(e["decision"]["grant_id"], read.as_str());
+    assert_eq!(e["action"]["detail"]["class"], "read");
+    let e = shop
+        .wait_event("for the denied delete", |e| {
+            sql_of(e).starts_with("DELETE") && e["decision"]["allowed"] == false
+        })
+        .await;
+    assert!(e["decision"]["reason"].as_str().unwrap().contains("write"));
+    shop.wait_event("for the session open", |e| {
+        e["action"]["verb"] == "session.open"
+    })
+    .await;
+    drop(c);
+    shop.wait_event("for the session close", |e| {
+        e["action"]["verb"] == "session.close"
+    })
+    .await;
+    shop.stop().await;
+}
+
+async fn transactions_abort_on_denial(backend: Backend) {
+    let shop = Shop::start(backend).await;
+    shop.grant("read").await;
+    let mut c = shop.connect().await;
+    let tx = c.transaction().await.unwrap();
+    tx.query("SELECT * FROM orders", &[]).await.unwrap();
+    let err = tx
+        .execute("INSERT INTO orders VALUES ($1, $2)", &[&9, &90])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
+    // As in PostgreSQL, the transaction is now aborted.
+    let err = tx.query("SELECT 1", &[]).await.unwrap_err();
+    assert_eq!(
+        code(&err),
+        Some(&SqlState::IN_FAILED_SQL_TRANSACTION),
+        "{err:?}"
+    );
+    tx.rollback().await.unwrap();
+    // Simple protocol too.
+    c.batch_execute("BEGIN").await.unwrap();
+    let err = c
+        .batch_execute("INSERT INTO orders VALUES (9, 90)")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
+    let err = c.batch_execute("SELECT 1").await.unwrap_err();
+    assert_eq!(code(&err), Some(&SqlState::IN_FAILED_SQL_TRANSACTION));
+    c.batch_execute("ROLLBACK").await.unwrap();
+    let row = c
+        .query_one("SELECT count(*) FROM orders", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 3);
+    shop.stop().await;
+}
+
+async fn logins_are_checked(backend: Backend) {
+    let shop = Shop::start(backend).await;
+    shop.grant("read").await;
+    let err = shop
+        .try_connect("svc", &flip_last(&shop.key))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(code(&err), Some(&SqlState::INVALID_PASSWORD), "{err:?}");
+    let err = shop.try_connect("other", &shop.key).await.err().unwrap();
+    assert_eq!(code(&err), Some(&SqlState::INVALID_PASSWORD));
+    // A target that does not exist.
+    let info = shop
+        .conninfo("svc", &shop.key)
+        .replace("dbname=shop", "dbname=nope");
+    let err = tokio_postgres::connect(&info, NoTls).await.err().unwrap();
+    assert_eq!(code(&err), Some(&SqlState::INVALID_CATALOG_NAME), "{err:?}");
+    // An account with no grant on the target cannot open a session.
+    shop.t.account("nogrant").await;
+    let other_key = shop.t.key("nogrant").await;
+    let err = shop.try_connect("nogrant", &other_key).await.err().unwrap();
+    assert_eq!(code(&err), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
+    // An access token works as the password too.
+    let key_id = shop.key.split('_').nth(1).unwrap().to_owned();
+    let resp = shop
+        .t
+        .http
+        .post(format!("{}/oauth/token", shop.t.base))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &key_id),
+            ("client_secret", &shop.key),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let token: Value = resp.json().await.unwrap();
+    let access = token["access_token"].as_str().unwrap();
+    let c = shop.try_connect("svc", access).await.unwrap();
+    c.simple_query("SELECT 1").await.unwrap();
+    // Disabling the account refuses new sessions.
+    let (s, body) = shop
+        .t
+        .post(
+            "/v1/accounts/svc/disable",
+            &shop.t.admin,
+            json!({"reason": "test"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let err = shop.try_connect("svc", &shop.key).await.err().unwrap();
+    assert_eq!(code(&err), Some(&SqlState::INVALID_PASSWORD));
+    let e = shop
+        .wait_event("for the refused login", |e| {
+            e["action"]["verb"] == "postgres.authenticate"
+                && e["decision"]["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("disabled")
+        })
+        .await;
+    assert_eq!(e["action"]["category"], "auth");
+    shop.stop().await;
+}
+
+async fn copy_listen_and_cancel(backend: Backend) {
+    use futures_util::{SinkExt, StreamExt};
+    let shop = Shop::start(backend).await;
+    shop.grant("read").await;
+    shop.grant("write:public.orders").await;
+    let c = shop.connect().await;
+
+    // COPY in and out.
+    let sink = c.copy_in("COPY orders FROM STDIN").await.unwrap();
+    futures_util::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(b"10\t100\n11\t110\n"))
+        .await
+        .unwrap();
+    let n = sink.finish().await.unwrap();
+    assert_eq!(n, 2);
+    let stream = c.copy_out("COPY orders TO STDOUT").await.unwrap();
+    futures_util::pin_mut!(stream);
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(String::from_utf8(out).unwrap().lines().count(), 5);
+
+    // LISTEN/NOTIFY through the gateway (NOTIFY is a write without a table).
+    shop.grant("write").await;
+    let (listener, mut connection) =
+        tokio_postgres::connect(&shop.conninfo("svc", &shop.key), NoTls)
+            .await
+            .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(m)) = messages.next().await {
+            if let tokio_postgres::AsyncMessage::Notification(n) = m {
+                let _ = tx.send(n.payload().to_owned());
+            }
+        }
+    });
+    listener
+        .batch_execute("LISTEN orders_changed")
+        .await
+        .unwrap();
+    c.batch_execute("NOTIFY orders_changed, 'hello'")
+        .await
+        .unwrap();
+    let payload = tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(payload, "hello");
+
+    // Cancel: Warden's cancel key reaches the right backend.
+    let cancel = c.cancel_token();
+    let sleeper = tokio::spawn(async move { c.simple_query("SELECT pg_sleep(30)").await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cancel.cancel_query(NoTls).await.unwrap();
+    let err = tokio::time::timeout(WAIT, sleeper)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(code(&err), Some(&SqlState::QUERY_CANCELED), "{err:?}");
+    shop.stop().await;
+}
+
+/// Opens a raw connection and logs in, returning the socket after ReadyForQuery.
+async fn raw_login(shop: &Shop) -> tokio::net::TcpStream {
+    let mut s = tokio::net::TcpStream::connect(shop.pg).await.unwrap();
+    let mut startup = bytes::BytesMut::new();
+    postgres_protocol::message::frontend::startup_message(
+        [("user", "svc"), ("database", "shop")],
+        &mut startup,
+    )
+    .unwrap();
+    s.write_all(&startup).await.unwrap();
+    let mut buf = vec![0u8; 9];
+    s.read_exact(&mut buf).await.unwrap(); // AuthenticationCleartextPassword
+    assert_eq!(buf[0], b'R');
+    let mut pw = bytes::BytesMut::new();
+    postgres_protocol::message::frontend::password_message(shop.key.as_bytes(), &mut pw).unwrap();
+    s.write_all(&pw).await.unwrap();
+    // Read until ReadyForQuery ('Z', length 5, status).
+    let mut seen = Vec::new();
+    loop {
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).await.unwrap();
+        seen.push(b[0]);
+        if seen.ends_with(&[b'Z', 0, 0, 0, 5]) {
+            s.read_exact(&mut b).await.unwrap();
+            return s;
+        }
+    }
+}
+
+/// Reads what the server sends until it closes, returning it as lossy text.
+async fn until_closed(s: &mut tokio::net::TcpStream) -> String {
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn hostile_messages(backend: Backend) {
+    let shop = Shop::start(backend).await;
+    shop.grant("read").await;
+    let healthy = shop.connect().await;
+
+    // A message with an impossible length.
+    let mut s = raw_login(&shop).await;
+    s.write_all(&[b'Q', 0, 0, 0, 2]).await.unwrap();
+    let said = until_closed(&mut s).await;
+    assert!(said.contains("08P01"), "{said}");
+    // A message larger than the limit: refused from its header alone.
+    let mut s = raw_login(&shop).await;
+    s.write_all(&[b'Q', 0x7f, 0, 0, 0]).await.unwrap();
+    let said = until_closed(&mut s).await;
+    assert!(said.contains("08P01") && said.contains("exceeds"), "{said}");
+    // A Bind whose parameter count lies.
+    let mut s = raw_login(&shop).await;
+    s.write_all(&[b'B', 0, 0, 0, 10, 0, 0, 0, 0, 0x7f, 0xff])
+        .await
+        .unwrap();
+    let said = until_closed(&mut s).await;
+    assert!(said.contains("08P01"), "{said}");
+    // An unknown message type.
+    let mut s = raw_login(&shop).await;
+    s.write_all(&[b'@', 0, 0, 0, 4]).await.unwrap();
+    let said = until_closed(&mut s).await;
+    assert!(said.contains("08P01"), "{said}");
+    // Garbage instead of a startup packet.
+    let mut s = tokio::net::TcpStream::connect(shop.pg).await.unwrap();
+    s.write_all(&[0, 0, 0, 8, 0xde, 0xad, 0xbe, 0xef])
+        .await
+        .unwrap();
+    let said = until_closed(&mut s).await;
+    assert!(said.contains("08P01") || said.is_empty(), "{said}");
+
+    // The server kept serving everyone else.
+    let rows = healthy.simple_query("SELECT 1").await.unwrap();
+    assert!(!rows.is_empty());
+    shop.connect().await.simple_query("SELECT 1").await.unwrap();
+    shop.stop().await;
+}
+
+async fn real_clients(backend: Backend) {
+    let shop = Shop::start(backend).await;
+    shop.grant("read").await;
+    // psql, over TLS (Warden's self-signed certificate), with a multi-statement query.
+    let out = tokio::process::Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={} user=svc dbname=shop sslmode=require",
+            shop.pg.port()
+        ))
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-c",
+            "SELECT count(*) FROM orders; SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        ])
+        .env("PGPASSWORD", &shop.key)
+        .output()
+        .await
+        .expect("psql runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("3\n"), "{stdout}");
+    // psql's error for a denied statement.
+    let out = tokio::process::Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={} user=svc dbname=shop sslmode=require",
+            shop.pg.port()
+        ))
+        .args(["-X", "-c", "DROP TABLE orders"])
+        .env("PGPASSWORD", &shop.key)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("permission denied by Warden"), "{stderr}");
+
+    // pgbench, select-only, simple and prepared protocols, several clients.
+    shop.db
+        .client()
+        .await
+        .batch_execute(
+            "CREATE TABLE pgbench_accounts (aid int PRIMARY KEY, bid int, abalance int, filler char(84));
+             INSERT INTO pgbench_accounts SELECT g, 1, 0, '' FROM generate_series(1, 100000) g;
+             CREATE TABLE pgbench_branches (bid int PRIMARY KEY, bbalance int, filler char(88));
+             INSERT INTO pgbench_branches VALUES (1, 0, '');",
+        )
+        .await
+        .unwrap();
+    for mode in ["simple", "prepared", "extended"] {
+        let out = tokio::process::Command::new("pgbench")
+            .args(["-n", "-S", "-M", mode, "-c", "4", "-j", "2", "-t", "50"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &shop.pg.port().to_string(),
+                "-U",
+                "svc",
+                "shop",
+            ])
+            .env("PGPASSWORD", &shop.key)
+            .env("PGSSLMODE", "disable")
+            .output()
+            .await
+            .expect("pgbench runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{mode}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("number of transactions actually processed: 200/200"),
+            "{stdout}"
+        );
+    }
+    shop.stop().await;
+}
+
+on_both_backends!(reads_writes_and_denials);
+
+mod sqlite_only {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn transactions_abort_on_denial() {
+        super::transactions_abort_on_denial(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn logins_are_checked() {
+        super::logins_are_checked(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn copy_listen_and_cancel() {
+        super::copy_listen_and_cancel(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hostile_messages() {
+        super::hostile_messages(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn real_clients() {
+        super::real_clients(Backend::Sqlite).await
+    }
+}
