@@ -148,14 +148,10 @@ if [ "$SKIP_WARDEN" != 1 ]; then
             exit 1
         fi
     }
-    if "$WARDEN" target add --help | grep -q -- '--basic-auth '; then
-        UPSTREAM_LOGIN=(--basic-auth postgres:unused)
-    else
-        printf 'postgres:unused\n' >"$WARDEN_DIR/upstream-login"
-        UPSTREAM_LOGIN=(--basic-auth-file "$WARDEN_DIR/upstream-login")
-    fi
-    cli target add benchdb --kind postgres --upstream "postgres://$PG_HOST:$PG_PORT/$DB" \
-        "${UPSTREAM_LOGIN[@]}" >/dev/null
+    printf 'postgres:unused\n' >"$WARDEN_DIR/upstream-login"
+    # Plaintext upstream, as pgbouncer's: the local server trusts loopback.
+    cli target add benchdb --kind postgres --upstream "postgres://$PG_HOST:$PG_PORT/$DB?sslmode=disable" \
+        --basic-auth-file "$WARDEN_DIR/upstream-login" >/dev/null
     cli account create bench --owner bench@example.com --purpose "pg gateway benchmark" >/dev/null
     KEY=$(cli key create bench)
     cli grant add bench benchdb --allow read >/dev/null

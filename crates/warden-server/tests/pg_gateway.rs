@@ -600,3 +600,234 @@ mod sqlite_only {
         super::real_clients(Backend::Sqlite).await
     }
 }
+
+/// An upstream that insists on SCRAM-SHA-256 and offers TLS (a throwaway cluster of its own):
+/// Warden logs in with SCRAM over verified TLS, survives the upstream going away mid-session, and
+/// live sessions can be listed and killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scram_and_tls_upstream() {
+    let cluster = warden_testkit::PgCluster::start().await;
+    cluster.create_role("app", "app-secret-pw").await;
+    cluster.create_database("appdb", "app").await;
+    cluster
+        .client("appdb")
+        .await
+        .batch_execute("CREATE TABLE public.items (id int); INSERT INTO public.items VALUES (1), (2); ALTER TABLE public.items OWNER TO app;")
+        .await
+        .unwrap();
+    let t = TestServer::start(Backend::Sqlite).await;
+    let upstream = format!("postgres://localhost:{}/appdb", cluster.port());
+    for (name, login, ca) in [
+        ("secure", "app:app-secret-pw", Some(cluster.ca_pem())),
+        ("wrongpw", "app:not-the-password", Some(cluster.ca_pem())),
+        ("untrusted", "app:app-secret-pw", None),
+    ] {
+        let (s, body) = t
+            .post(
+                "/v1/targets",
+                &t.admin,
+                json!({"name": name, "kind": "postgres", "upstream": upstream, "basic_auth": login, "ca_bundle": ca}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+    t.account("svc").await;
+    let key = t.key("svc").await;
+    for target in ["secure", "wrongpw", "untrusted"] {
+        let (s, body) = t
+            .post(
+                "/v1/grants",
+                &t.admin,
+                json!({"account": "svc", "target": target, "allow": "read"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+    let pg = t.running.as_ref().unwrap().pg_addr;
+    let conninfo = |db: &str, app: &str| {
+        format!(
+            "host=127.0.0.1 port={} user=svc dbname={db} password={key} sslmode=disable application_name={app}",
+            pg.port()
+        )
+    };
+    let connect_as = |db: &'static str, app: &'static str| {
+        let info = conninfo(db, app);
+        async move {
+            let (c, conn) = tokio_postgres::connect(&info, NoTls).await?;
+            tokio::spawn(conn);
+            Ok::<_, tokio_postgres::Error>(c)
+        }
+    };
+    let connect = |db: &'static str| {
+        let info = conninfo(db, "pg-test");
+        async move {
+            let (c, conn) = tokio_postgres::connect(&info, NoTls).await?;
+            tokio::spawn(conn);
+            Ok::<_, tokio_postgres::Error>(c)
+        }
+    };
+
+    let c = connect("secure").await.unwrap();
+    let row = c
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(
+        row.get::<_, bool>(0),
+        "Warden's upstream connection uses TLS"
+    );
+    let row = c
+        .query_one("SELECT count(*) FROM items", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 2);
+
+    // The upstream refusing Warden's login, or a certificate Warden cannot verify: the client
+    // is told, and no secret is in the message.
+    let err = connect("wrongpw").await.err().unwrap();
+    let msg = err.as_db_error().unwrap().message().to_owned();
+    assert!(msg.contains("refused Warden's login"), "{msg}");
+    assert!(!msg.contains("not-the-password"));
+    let err = connect("untrusted").await.err().unwrap();
+    let msg = err.as_db_error().unwrap().message().to_owned();
+    assert!(msg.contains("TLS"), "{msg}");
+
+    // Live sessions are listed, and killing one closes it on both sides.
+    let other = connect_as("secure", "victim").await.unwrap();
+    let (s, sessions) = t.get("/v1/sessions", &t.admin).await;
+    assert_eq!(s, StatusCode::OK);
+    let sessions = sessions.as_array().unwrap().clone();
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    assert!(sessions
+        .iter()
+        .all(|s| s["account"] == "svc" && s["target"] == "secure"));
+    let victim = sessions
+        .iter()
+        .find(|s| s["application"] == "victim")
+        .unwrap();
+    let id = victim["id"].as_str().unwrap();
+    let (s, body) = t
+        .post(&format!("/v1/sessions/{id}/kill"), &t.admin, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let err = other.simple_query("SELECT 1").await.unwrap_err();
+    assert!(
+        err.is_closed() || code(&err) == Some(&SqlState::ADMIN_SHUTDOWN),
+        "{err:?}"
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let n: i64 = cluster
+            .client("appdb")
+            .await
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "upstream session not closed: {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let events = t.events("limit=500").await;
+    assert!(events.iter().any(|e| e["action"]["verb"] == "session.kill"));
+
+    // The upstream goes down mid-session: the client gets an error, Warden keeps serving, and
+    // once the upstream is back new sessions work without restarting Warden.
+    cluster.stop_now().await;
+    let err = c.simple_query("SELECT 1").await.unwrap_err();
+    assert!(err.is_closed() || err.as_db_error().is_some(), "{err:?}");
+    let err = connect("secure").await.err().unwrap();
+    assert_eq!(code(&err), Some(&SqlState::CONNECTION_FAILURE), "{err:?}");
+    cluster.start_again().await;
+    let c = connect("secure").await.unwrap();
+    c.simple_query("SELECT 1").await.unwrap();
+    t.stop().await;
+}
+
+/// Rotating the upstream password while clients are connected: open sessions keep working, new
+/// sessions use the new password, the old password no longer logs in, and it is an admin event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_while_connected() {
+    let cluster = warden_testkit::PgCluster::start().await;
+    cluster.create_role("app", "first-password").await;
+    cluster.create_database("appdb", "app").await;
+    let t = TestServer::start(Backend::Sqlite).await;
+    let upstream = format!("postgres://localhost:{}/appdb", cluster.port());
+    let (s, body) = t
+        .post(
+            "/v1/targets",
+            &t.admin,
+            json!({"name": "app", "kind": "postgres", "upstream": upstream,
+                   "basic_auth": "app:first-password", "ca_bundle": cluster.ca_pem()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    t.account("svc").await;
+    let key = t.key("svc").await;
+    let (s, _) = t
+        .post(
+            "/v1/grants",
+            &t.admin,
+            json!({"account": "svc", "target": "app", "allow": "read"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let info = format!(
+        "host=127.0.0.1 port={} user=svc dbname=app password={key} sslmode=disable",
+        t.running.as_ref().unwrap().pg_addr.port()
+    );
+    let (before, conn) = tokio_postgres::connect(&info, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    before.simple_query("SELECT 1").await.unwrap();
+
+    let (s, body) = t.post("/v1/targets/app/rotate", &t.admin, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let shown = body.to_string();
+    assert!(!shown.contains("first-password"));
+
+    // The open session is still there; a new one logs in with the new password.
+    before.simple_query("SELECT 1").await.unwrap();
+    let (after, conn) = tokio_postgres::connect(&info, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    after.simple_query("SELECT 1").await.unwrap();
+    // The old password is dead upstream.
+    let old = cluster.role_url("app", "first-password", "appdb");
+    assert!(tokio_postgres::connect(&old, NoTls).await.is_err());
+    let events = t.events("limit=500").await;
+    let e = events
+        .iter()
+        .find(|e| e["action"]["verb"] == "target.rotate")
+        .expect("rotation is an admin event");
+    assert_eq!(e["outcome"]["status"], "ok");
+    assert!(!serde_json::to_string(&events)
+        .unwrap()
+        .contains("first-password"));
+
+    // A rotation that cannot log in fails, and nothing changes.
+    let (s, _) = t
+        .post(
+            "/v1/targets",
+            &t.admin,
+            json!({"name": "broken", "kind": "postgres", "upstream": format!("postgres://localhost:{}/appdb", cluster.port()),
+                   "basic_auth": "app:wrong", "ca_bundle": cluster.ca_pem()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, body) = t
+        .post("/v1/targets/broken/rotate", &t.admin, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY, "{body}");
+    after.simple_query("SELECT 1").await.unwrap();
+    t.stop().await;
+}

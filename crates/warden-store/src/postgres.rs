@@ -473,6 +473,21 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn set_target_credentials(&self, name: &str, sealed: &str) -> Result<()> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE targets SET credentials = $1 WHERE name = $2",
+                &[&sealed, &name],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("target {name}")));
+        }
+        Ok(())
+    }
+
     async fn insert_target(&self, t: &Target) -> Result<()> {
         self.client()
             .await?

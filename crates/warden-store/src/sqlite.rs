@@ -613,6 +613,21 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn set_target_credentials(&self, name: &str, sealed: &str) -> Result<()> {
+        let (name, sealed) = (name.to_owned(), sealed.to_owned());
+        self.write(move |c| {
+            let n = c.execute(
+                "UPDATE targets SET credentials = ?1 WHERE name = ?2",
+                params![sealed, name],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("target {name}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn insert_target(&self, target: &Target) -> Result<()> {
         let t = target.clone();
         self.write(move |c| {

@@ -35,6 +35,7 @@ const SESSION_COLUMNS: &[Column] = &[
     ("ACCOUNT", "account"),
     ("TARGET", "target"),
     ("CLIENT", "client"),
+    ("APPLICATION", "application"),
     ("KEY", "key_id"),
     ("STARTED", "started_at"),
     ("STATEMENTS", "statements"),
@@ -82,6 +83,12 @@ pub async fn target(cmd: TargetCommand) -> Result<()> {
         TargetCommand::List(client) => {
             let items: Vec<Value> = Client::new(&client)?.get("/v1/targets").await?;
             output::list(client.output, &items, TARGET_COLUMNS);
+        }
+        TargetCommand::Rotate { name, client } => {
+            let item: Value = Client::new(&client)?
+                .post(&format!("/v1/targets/{}/rotate", path(&name)), &json!({}))
+                .await?;
+            output::object(client.output, &item, TARGET_COLUMNS);
         }
         TargetCommand::Show { name, client } => {
             let item: Value = Client::new(&client)?

@@ -117,6 +117,17 @@ pub enum TargetCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Rotate a database target's upstream password.
+    ///
+    /// Warden sets a new random password on the upstream role (ALTER ROLE … PASSWORD, sent as a
+    /// SCRAM verifier), proves it works with a fresh login, then stores it encrypted. Open
+    /// sessions stay connected. If anything fails, the old password keeps working.
+    Rotate {
+        /// Target name.
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -21,6 +21,7 @@
 //! writes to the client mid-stream.
 
 mod relay;
+mod rotate;
 mod session;
 mod upstream;
 
@@ -37,6 +38,7 @@ use uuid::Uuid;
 use warden_core::{Clock, Redactor, Timestamp};
 use warden_ledger::LedgerWriter;
 
+pub use rotate::RotateError;
 pub use warden_pgwire::DEFAULT_MAX_MESSAGE;
 
 use crate::auth::Authenticator;
@@ -74,6 +76,8 @@ pub struct SessionInfo {
     pub target: String,
     /// The client's address.
     pub client: String,
+    /// The client's `application_name`, if it gave one.
+    pub application: Option<String>,
     /// When it opened.
     pub started_at: Timestamp,
     /// Statements recorded so far.

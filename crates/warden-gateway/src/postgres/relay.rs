@@ -303,13 +303,9 @@ impl Requests {
                     None => std::future::pending().await,
                 }
             };
+            // Kill and shutdown come first: a session told to end runs nothing more.
             tokio::select! {
-                n = read => match n {
-                    Ok(0) | Err(_) => {
-                        return ("ok", "the client disconnected".to_owned(), None);
-                    }
-                    Ok(_) => {}
-                },
+                biased;
                 () = kill.notified() => {
                     return ("57P01", "terminating connection due to administrator command (warden sessions kill)".to_owned(), None);
                 }
@@ -317,6 +313,12 @@ impl Requests {
                     self.drain().await;
                     return ("57P01", "terminating connection because Warden is shutting down".to_owned(), None);
                 }
+                n = read => match n {
+                    Ok(0) | Err(_) => {
+                        return ("ok", "the client disconnected".to_owned(), None);
+                    }
+                    Ok(_) => {}
+                },
                 () = idle_timer, if lock(&self.book.owed).is_empty() => {
                     return ("57P05", "terminating connection due to idle-session timeout".to_owned(), None);
                 }

@@ -537,6 +537,7 @@ async fn open(
                 key_id: principal.key_id.clone(),
                 target: target_name.clone(),
                 client: peer.to_string(),
+                application: source.user_agent.clone(),
                 started_at: gw.clock.now(),
                 statements: 0,
             },

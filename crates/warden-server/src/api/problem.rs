@@ -63,6 +63,9 @@ pub enum ApiError {
     /// The database failed.
     #[error("the database is unavailable")]
     StoreUnavailable,
+    /// An upstream (a target) failed an operation Warden performs on it.
+    #[error("{0}")]
+    Upstream(String),
 }
 
 impl ApiError {
@@ -92,6 +95,11 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store-unavailable",
                 "Database unavailable",
+            ),
+            Self::Upstream(_) => (
+                StatusCode::BAD_GATEWAY,
+                "upstream-failed",
+                "Upstream failed",
             ),
         }
     }

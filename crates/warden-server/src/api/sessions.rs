@@ -32,6 +32,8 @@ pub struct SessionView {
     target: String,
     /// The client's address.
     client: String,
+    /// The client's `application_name`.
+    application: Option<String>,
     /// When it opened.
     #[schema(value_type = String, format = DateTime)]
     started_at: Timestamp,
@@ -47,6 +49,7 @@ impl From<warden_gateway::postgres::SessionInfo> for SessionView {
             key_id: s.key_id,
             target: s.target,
             client: s.client,
+            application: s.application,
             started_at: s.started_at,
             statements: s.statements,
         }

@@ -19,6 +19,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_target, list_targets))
         .routes(routes!(show_target))
+        .routes(routes!(rotate_target))
 }
 
 /// A new target.
@@ -179,4 +180,53 @@ async fn show_target(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("target {name}")))?;
     Ok(Json(TargetView::new(&app, t)))
+}
+
+/// Rotates a database target's upstream password: Warden sets a new random password on the
+/// upstream role, proves it works, then stores it (encrypted). Open sessions are not dropped.
+/// A failed rotation leaves the old password working (502 with the reason).
+#[utoipa::path(post, path = "/v1/targets/{name}/rotate", tag = "targets",
+    params(("name" = String, Path, description = "Target name")),
+    responses((status = 200, body = TargetView), (status = 400, body = Problem),
+        (status = 404, body = Problem), (status = 502, body = Problem)))]
+async fn rotate_target(
+    State(app): State<AppState>,
+    who: AdminCaller,
+    Path(name): Path<String>,
+) -> Result<Json<TargetView>, ApiError> {
+    let resolved = app
+        .policy
+        .target(&name)
+        .await
+        .map_err(|e| ApiError::Upstream(e.to_string()))?
+        .ok_or_else(|| ApiError::NotFound(format!("target {name}")))?;
+    if resolved.target.kind != TargetKind::Postgres {
+        return Err(ApiError::Validation {
+            field: "name".into(),
+            message: format!("target {name} is not a database; only postgres targets rotate"),
+        });
+    }
+    app.audited(
+        &who.admin,
+        &who.caller,
+        "target.rotate",
+        format!("target/{name}"),
+        None,
+        async {
+            let fresh = app.pg.rotate(&resolved).await.map_err(|e| {
+                ApiError::Upstream(format!("rotation of target {name} failed: {e}"))
+            })?;
+            let plain = serde_json::to_vec(&fresh).unwrap_or_default();
+            let sealed = app.sealer.seal(&plain, &name);
+            app.store.set_target_credentials(&name, &sealed).await?;
+            Ok(())
+        },
+    )
+    .await?;
+    let target = app
+        .store
+        .target(&name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("target {name}")))?;
+    Ok(Json(TargetView::new(&app, target)))
 }
