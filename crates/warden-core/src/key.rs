@@ -28,6 +28,10 @@ pub struct KeyRecord {
     pub revoked_at: Option<Timestamp>,
     /// The key that replaced it in a rotation.
     pub superseded_by: Option<String>,
+    /// A SCRAM-SHA-256 verifier derived from the key (PostgreSQL's `SCRAM-SHA-256$…` format),
+    /// so database clients can prove they hold the key without sending it. Like the digest, it
+    /// cannot be turned back into the key. `None` for keys issued before Warden kept them.
+    pub scram: Option<String>,
 }
 
 /// Where a key is in its life, at a given instant.
@@ -93,6 +97,7 @@ mod tests {
             last_used_at: None,
             revoked_at: None,
             superseded_by: None,
+            scram: None,
         }
     }
 

@@ -25,11 +25,17 @@ impl Redactor {
 
     /// The keyed hash of `value`: `hmac-sha256:` and 64 hex digits.
     pub fn hash(&self, value: &[u8]) -> String {
+        format!("{PREFIX}{}", hex::encode(self.mac(value)))
+    }
+
+    /// The raw HMAC-SHA256 of `value` under the key (for values derived per installation, such
+    /// as an account's SCRAM salt).
+    pub fn mac(&self, value: &[u8]) -> [u8; 32] {
         // HMAC accepts keys of any length, so this cannot fail for a 32-byte key.
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
         mac.update(value);
-        format!("{PREFIX}{}", hex::encode(mac.finalize().into_bytes()))
+        mac.finalize().into_bytes().into()
     }
 }
 

@@ -33,11 +33,12 @@ use crate::ValidationError;
 #[serde(rename_all = "lowercase")]
 pub enum SqlClass {
     /// Reads data without changing it: `SELECT` (also `SELECT … FOR UPDATE`, which only takes
-    /// row locks), `TABLE`, `VALUES`, `COPY … TO STDOUT`, `EXPLAIN` without `ANALYZE` (and
-    /// `EXPLAIN ANALYZE` of a read), `LISTEN`, `UNLISTEN`.
+    /// row locks), `VALUES`, `COPY … TO STDOUT`, `EXPLAIN` without `ANALYZE` (and `EXPLAIN
+    /// ANALYZE` of a read), `DECLARE … CURSOR`, `FETCH`, `LISTEN`, `UNLISTEN`.
     Read,
     /// Changes data: `INSERT`, `UPDATE`, `DELETE`, `MERGE`, `TRUNCATE`, `COPY … FROM STDIN`,
-    /// `NOTIFY`, `nextval`/`setval` of sequences, `CALL` of procedures, `LOCK`.
+    /// `NOTIFY`, `nextval`/`setval` of sequences, `CALL` of procedures, `LOCK`, `REFRESH
+    /// MATERIALIZED VIEW`.
     Write,
     /// Changes the schema: `CREATE`, `ALTER`, `DROP` and `COMMENT ON` of tables, views, indexes,
     /// sequences, schemas and types (not roles), and maintenance such as `VACUUM` and `ANALYZE`.

@@ -305,6 +305,37 @@ impl Authenticator {
         self.service(&c).await
     }
 
+    /// The SCRAM verifiers of `account`'s usable keys, with their key ids, for a database
+    /// client's SCRAM-SHA-256 login.
+    pub async fn scram_candidates(
+        &self,
+        account: &str,
+    ) -> Result<Vec<(String, String)>, AuthFailure> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .list_keys(account)
+            .await?
+            .into_iter()
+            .filter(|k| k.state(now).is_usable())
+            .filter_map(|k| k.scram.map(|v| (k.key_id, v)))
+            .collect())
+    }
+
+    /// A key whose possession the client has already proven (by SCRAM), checked like a
+    /// presented key: it and its account must be usable now.
+    pub async fn authenticate_proven(&self, key_id: &str) -> Result<ServicePrincipal, AuthFailure> {
+        let Some(entry) = self.lookup(key_id).await? else {
+            return Err(AuthFailure::Unknown {
+                key_id: key_id.to_owned(),
+            });
+        };
+        let now = self.clock.now();
+        let principal = usable(&entry, now, AuthMethod::ApiKey)?;
+        self.note_use(&principal.key_id, &principal.account, now);
+        Ok(principal)
+    }
+
     async fn service(&self, presented: &Credential) -> Result<ServicePrincipal, AuthFailure> {
         let entry = self.lookup(presented.id()).await?;
         let Some(entry) = entry else {

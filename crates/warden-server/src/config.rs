@@ -49,12 +49,26 @@ pub struct Config {
     pub postgres: PostgresConfig,
 }
 
+/// How database clients log in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PgAuthMethod {
+    /// The key or token as a cleartext password.
+    Password,
+    /// SCRAM-SHA-256 against a verifier of the key.
+    ScramSha256,
+}
+
 /// PostgreSQL gateway settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresConfig {
     /// Refuse clients that are not on loopback unless they use TLS.
     pub require_tls: bool,
+    /// How clients log in: `password` (the API key or an access token as the password, inside
+    /// TLS) or `scram-sha-256` (a proof of the API key; the key never crosses the wire, and
+    /// access tokens cannot be used).
+    pub auth_method: PgAuthMethod,
     /// The certificate (PEM chain) Warden presents to clients. Default: a self-signed one,
     /// `<data_dir>/pg-tls.crt`, created on first start.
     pub tls_cert_file: Option<PathBuf>,
@@ -82,6 +96,10 @@ impl Config {
         warden_gateway::postgres::PgGatewayConfig {
             max_message_bytes: p.max_message_bytes,
             require_tls: p.require_tls,
+            password_auth: match p.auth_method {
+                PgAuthMethod::Password => warden_gateway::postgres::PasswordAuth::Cleartext,
+                PgAuthMethod::ScramSha256 => warden_gateway::postgres::PasswordAuth::ScramSha256,
+            },
             connect_timeout: self.gateway.connect_timeout,
             idle_timeout: (!p.idle_timeout.is_zero()).then_some(p.idle_timeout),
             statement_timeout: (!p.statement_timeout.is_zero()).then_some(p.statement_timeout),
@@ -220,6 +238,7 @@ impl Default for Config {
             },
             postgres: PostgresConfig {
                 require_tls: true,
+                auth_method: PgAuthMethod::Password,
                 tls_cert_file: None,
                 tls_key_file: None,
                 max_message_bytes: warden_gateway::postgres::DEFAULT_MAX_MESSAGE,

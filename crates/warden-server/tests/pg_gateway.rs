@@ -28,7 +28,11 @@ struct Shop {
 
 impl Shop {
     async fn start(backend: Backend) -> Self {
-        let t = TestServer::start(backend).await;
+        Self::start_with(backend, |_| {}).await
+    }
+
+    async fn start_with(backend: Backend, tune: impl FnOnce(&mut warden_server::Config)) -> Self {
+        let t = TestServer::start_with(backend, tune).await;
         let db = ScratchDb::create().await;
         db.client()
             .await
@@ -570,7 +574,62 @@ async fn real_clients(backend: Backend) {
     shop.stop().await;
 }
 
-on_both_backends!(reads_writes_and_denials);
+/// With `auth_method = "scram-sha-256"` the key never crosses the wire: clients prove they
+/// hold it. Revoking the key ends the session at its next statement.
+async fn scram_logins(backend: Backend) {
+    let shop = Shop::start_with(backend, |c| {
+        c.postgres.auth_method = warden_server::config::PgAuthMethod::ScramSha256;
+    })
+    .await;
+    shop.grant("read").await;
+    // A second key of the same account works too (every key shares the account's salt).
+    let second = shop.t.key("svc").await;
+    let c = shop.connect().await;
+    c.simple_query("SELECT 1").await.unwrap();
+    let c2 = shop.try_connect("svc", &second).await.unwrap();
+    c2.simple_query("SELECT 1").await.unwrap();
+    let err = shop
+        .try_connect("svc", &flip_last(&shop.key))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(code(&err), Some(&SqlState::INVALID_PASSWORD), "{err:?}");
+    let err = shop.try_connect("nobody", &shop.key).await.err().unwrap();
+    assert_eq!(code(&err), Some(&SqlState::INVALID_PASSWORD), "{err:?}");
+    // psql negotiates SCRAM by itself.
+    let out = tokio::process::Command::new("psql")
+        .arg(shop.conninfo("svc", &shop.key))
+        .args(["-X", "-A", "-t", "-c", "SELECT 42"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "42",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Revoke the second key: its session ends at the next statement.
+    let key_id = second.split('_').nth(1).unwrap();
+    let (s, body) = shop
+        .t
+        .post(
+            &format!("/v1/keys/{key_id}/revoke"),
+            &shop.t.admin,
+            json!({}),
+        )
+        .await;
+    assert!(s.is_success(), "{s} {body}");
+    let err = c2.simple_query("SELECT 1").await.unwrap_err();
+    assert!(
+        err.is_closed() || code(&err) == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION),
+        "{err:?}"
+    );
+    c.simple_query("SELECT 1").await.unwrap();
+    shop.stop().await;
+}
+
+on_both_backends!(reads_writes_and_denials, scram_logins);
 
 mod sqlite_only {
     use super::*;

@@ -108,6 +108,11 @@ CREATE TABLE grants (
 CREATE INDEX grants_account_target ON grants (account, target)
 ",
     },
+    Migration {
+        version: 3,
+        name: "SCRAM-SHA-256 verifiers of API keys",
+        sql: "ALTER TABLE api_keys ADD COLUMN scram TEXT",
+    },
 ];
 
 /// The statements of `m` for a backend whose sequence column type is `seq_type`.

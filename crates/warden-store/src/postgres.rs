@@ -194,6 +194,7 @@ fn key_row(r: &Row, at: usize) -> Result<KeyRecord> {
         last_used_at: r.try_get(at + 6)?,
         revoked_at: r.try_get(at + 7)?,
         superseded_by: r.try_get(at + 8)?,
+        scram: r.try_get(at + 9)?,
     })
 }
 
@@ -243,7 +244,7 @@ async fn insert_key_row(
     client
         .execute(
             &format!(
-                "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             ),
             &[
                 &k.key_id,
@@ -255,6 +256,7 @@ async fn insert_key_row(
                 &micros(k.last_used_at),
                 &micros(k.revoked_at),
                 &k.superseded_by,
+                &k.scram,
             ],
         )
         .await
@@ -393,7 +395,7 @@ impl Store for PostgresStore {
             .prepare_cached(
                 "SELECT a.name, a.owner, a.purpose, a.labels, a.created_by, a.created_at, a.expires_at, \
                  a.disabled_reason, a.last_used_at, k.key_id, k.account, k.digest, k.created_by, \
-                 k.created_at, k.expires_at, k.last_used_at, k.revoked_at, k.superseded_by \
+                 k.created_at, k.expires_at, k.last_used_at, k.revoked_at, k.superseded_by, k.scram \
                  FROM api_keys k JOIN accounts a ON a.name = k.account WHERE k.key_id = $1",
             )
             .await?;

@@ -89,11 +89,13 @@ pub struct KeyRow {
     pub revoked_at: Option<i64>,
     /// `superseded_by`
     pub superseded_by: Option<String>,
+    /// `scram`
+    pub scram: Option<String>,
 }
 
 /// Column list matching [`KeyRow`].
 pub const KEY_COLUMNS: &str =
-    "key_id, account, digest, created_by, created_at, expires_at, last_used_at, revoked_at, superseded_by";
+    "key_id, account, digest, created_by, created_at, expires_at, last_used_at, revoked_at, superseded_by, scram";
 
 impl TryFrom<KeyRow> for KeyRecord {
     type Error = StoreError;
@@ -108,6 +110,7 @@ impl TryFrom<KeyRow> for KeyRecord {
             last_used_at: ts(r.last_used_at),
             revoked_at: ts(r.revoked_at),
             superseded_by: r.superseded_by,
+            scram: r.scram,
         })
     }
 }

@@ -293,6 +293,7 @@ fn key_row(r: &Row<'_>, at: usize) -> rusqlite::Result<KeyRow> {
         last_used_at: r.get(at + 6)?,
         revoked_at: r.get(at + 7)?,
         superseded_by: r.get(at + 8)?,
+        scram: r.get(at + 9)?,
     })
 }
 
@@ -345,7 +346,7 @@ fn get_key(conn: &Connection, key_id: &str) -> Result<Option<KeyRecord>> {
 fn insert_key_row(conn: &Connection, k: &KeyRecord) -> Result<()> {
     conn.execute(
         &format!(
-            "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
         ),
         params![
             k.key_id,
@@ -357,6 +358,7 @@ fn insert_key_row(conn: &Connection, k: &KeyRecord) -> Result<()> {
             k.last_used_at.map(Timestamp::as_micros),
             k.revoked_at.map(Timestamp::as_micros),
             k.superseded_by,
+            k.scram,
         ],
     )
     .map_err(|e| {
@@ -530,7 +532,7 @@ impl Store for SqliteStore {
             let mut st = c.prepare_cached(
                 "SELECT a.name, a.owner, a.purpose, a.labels, a.created_by, a.created_at, a.expires_at, \
                  a.disabled_reason, a.last_used_at, k.key_id, k.account, k.digest, k.created_by, \
-                 k.created_at, k.expires_at, k.last_used_at, k.revoked_at, k.superseded_by \
+                 k.created_at, k.expires_at, k.last_used_at, k.revoked_at, k.superseded_by, k.scram \
                  FROM api_keys k JOIN accounts a ON a.name = k.account WHERE k.key_id = ?1",
             )?;
             let found = st

@@ -44,6 +44,36 @@ pub use warden_pgwire::DEFAULT_MAX_MESSAGE;
 use crate::auth::Authenticator;
 use crate::policy::Policy;
 
+/// How database clients prove who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordAuth {
+    /// The API key or an access token as a cleartext password (inside TLS off loopback).
+    Cleartext,
+    /// SCRAM-SHA-256 against a verifier derived from the API key, so the key never crosses the
+    /// wire. Access tokens cannot be used this way.
+    ScramSha256,
+}
+
+/// The SCRAM salt of `account`'s keys: one per account (all its keys share it, since a client
+/// names only the account), derived under the installation's hashing key so it differs from
+/// every other installation's.
+fn scram_salt(redactor: &Redactor, account: &str) -> [u8; 16] {
+    let mac = redactor.mac(format!("warden scram salt\0{account}").as_bytes());
+    let mut salt = [0u8; 16];
+    salt.copy_from_slice(&mac[..16]);
+    salt
+}
+
+/// The SCRAM-SHA-256 verifier stored with a new key of `account`.
+pub fn scram_verifier(redactor: &Redactor, account: &str, key: &str) -> String {
+    warden_pgwire::Verifier::derive(
+        key.as_bytes(),
+        &scram_salt(redactor, account),
+        warden_pgwire::scram::DEFAULT_ITERATIONS,
+    )
+    .to_string()
+}
+
 /// Settings of the PostgreSQL front door.
 #[derive(Debug, Clone)]
 pub struct PgGatewayConfig {
@@ -51,6 +81,8 @@ pub struct PgGatewayConfig {
     pub max_message_bytes: usize,
     /// Refuse clients that are not on loopback unless they use TLS.
     pub require_tls: bool,
+    /// How clients log in.
+    pub password_auth: PasswordAuth,
     /// Longest wait to connect to (and log in to) an upstream.
     pub connect_timeout: Duration,
     /// A session idle this long (no statement running) is closed; `None` never.

@@ -69,14 +69,22 @@ pub struct SessionContext {
     pub target: TargetRef,
     /// The account's name.
     pub account: String,
-    /// The key or token the session logged in with, re-checked (from the authenticator's
-    /// cache) before every statement so that revoking the key or disabling the account ends
-    /// the session at its next statement.
-    pub credential: String,
+    /// What the session logged in with, re-checked (from the authenticator's cache) before
+    /// every statement so that revoking the key or disabling the account ends the session at
+    /// its next statement.
+    pub credential: SessionCredential,
     /// Statements recorded so far (shown by `warden sessions list`).
     pub statements: Arc<AtomicU64>,
     /// The upstream backend, for cancelling a statement that runs too long.
     pub cancel: CancelTarget,
+}
+
+/// What a session logged in with.
+pub enum SessionCredential {
+    /// An API key or access token, sent as the password.
+    Presented(String),
+    /// The id of a key the client proved it holds (SCRAM).
+    Proven(String),
 }
 
 /// How a session ended, for its close event.
@@ -542,7 +550,16 @@ impl Requests {
     }
 
     async fn decide(&self, statement: &Statement) -> Result<SqlDecision, End> {
-        match self.gw.auth.authenticate(Some(&self.ctx.credential)).await {
+        let verdict = match &self.ctx.credential {
+            SessionCredential::Presented(p) => self.gw.auth.authenticate(Some(p)).await,
+            SessionCredential::Proven(key_id) => self
+                .gw
+                .auth
+                .authenticate_proven(key_id)
+                .await
+                .map(Principal::Service),
+        };
+        match verdict {
             Ok(Principal::Service(_)) => {}
             Err(AuthFailure::Store(e)) => {
                 tracing::error!(error = %e, "credential store unavailable");

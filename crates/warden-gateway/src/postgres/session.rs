@@ -12,16 +12,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 use uuid::Uuid;
-use warden_core::event::{Action, Actor, Category, Decision, Event, Outcome, Source, TargetRef};
+use warden_core::event::{
+    Action, Actor, ActorKind, AuthMethod, Category, Decision, Event, Outcome, Source, TargetRef,
+};
 use warden_core::grant::Rule;
 use warden_core::TargetKind;
 use warden_pgwire::{
-    build, decode_startup, parse_password, read_frame, ErrorFields, Startup, WireError,
+    build, decode_startup, parse_password, parse_sasl_initial, read_frame, ErrorFields,
+    ScramServer, Startup, Verifier, WireError,
 };
 
-use super::relay::{self, SessionContext};
+use super::relay::{self, SessionContext, SessionCredential};
 use super::upstream::{self, BoxIo, Endpoint};
-use super::{lock, CancelTarget, LiveSession, PgGateway, SessionInfo};
+use super::{lock, CancelTarget, LiveSession, PasswordAuth, PgGateway, SessionInfo};
 use crate::auth::{AuthFailure, Principal, ServicePrincipal};
 
 /// Largest password message accepted: it arrives before the client is authenticated, so it
@@ -265,18 +268,8 @@ async fn login(
     buf: &mut BytesMut,
     params: &[(String, String)],
     source: &Source,
-) -> Result<(ServicePrincipal, String, String), Refusal> {
+) -> Result<(ServicePrincipal, String, SessionCredential), Refusal> {
     let (account, target) = names(params)?;
-    let mut out = BytesMut::new();
-    build::auth_cleartext(&mut out);
-    stream.write_all(&out).await.map_err(WireError::from)?;
-    let frame = read_frame(stream, buf, MAX_PASSWORD_MESSAGE)
-        .await?
-        .ok_or_else(|| Refusal::new("08P01", "connection closed during login"))?;
-    if frame.tag != b'p' {
-        return Err(Refusal::new("08P01", "expected a password message"));
-    }
-    let password = parse_password(&frame.body)?;
     let failed = || {
         Refusal::new(
             "28P01",
@@ -307,8 +300,35 @@ async fn login(
         });
         e
     };
-    match gw.auth.authenticate(Some(&password)).await {
-        Ok(Principal::Service(p)) if p.account == account => Ok((p, target, password)),
+    let (verdict, credential) = match gw.config.password_auth {
+        PasswordAuth::Cleartext => {
+            let password = cleartext(gw, stream, buf).await?;
+            let verdict = gw.auth.authenticate(Some(&password)).await;
+            (verdict, SessionCredential::Presented(password))
+        }
+        PasswordAuth::ScramSha256 => match scram(gw, stream, buf, &account).await? {
+            Ok(key_id) => {
+                let verdict = gw
+                    .auth
+                    .authenticate_proven(&key_id)
+                    .await
+                    .map(Principal::Service);
+                (verdict, SessionCredential::Proven(key_id))
+            }
+            Err(reason) => {
+                let actor = Actor {
+                    kind: ActorKind::Service,
+                    account: Some(account.clone()),
+                    key_id: None,
+                    auth: AuthMethod::None,
+                };
+                record(gw, record_failure(actor, reason)).await?;
+                return Err(failed());
+            }
+        },
+    };
+    match verdict {
+        Ok(Principal::Service(p)) if p.account == account => Ok((p, target, credential)),
         Ok(Principal::Service(p)) => {
             let reason = format!("the key belongs to account {}, not {account}", p.account);
             record(gw, record_failure(p.actor(), reason)).await?;
@@ -337,6 +357,87 @@ async fn login(
     }
 }
 
+/// Asks for a cleartext password and reads it.
+async fn cleartext(
+    gw: &PgGateway,
+    stream: &mut BoxIo,
+    buf: &mut BytesMut,
+) -> Result<String, Refusal> {
+    let mut out = BytesMut::new();
+    build::auth_cleartext(&mut out);
+    stream.write_all(&out).await.map_err(WireError::from)?;
+    let body = password_message(stream, buf).await?;
+    Ok(parse_password(&body)?)
+}
+
+async fn password_message(stream: &mut BoxIo, buf: &mut BytesMut) -> Result<bytes::Bytes, Refusal> {
+    let frame = read_frame(stream, buf, MAX_PASSWORD_MESSAGE)
+        .await?
+        .ok_or_else(|| Refusal::new("08P01", "connection closed during login"))?;
+    if frame.tag != b'p' {
+        return Err(Refusal::new("08P01", "expected a password message"));
+    }
+    Ok(frame.body)
+}
+
+/// A SCRAM-SHA-256 exchange against the verifiers of `account`'s usable keys: `Ok(key_id)` of
+/// the key the client proved it holds, or `Err(why)` when the proof fails. An unknown account
+/// goes through the same exchange with no candidates, so it fails the same way.
+async fn scram(
+    gw: &PgGateway,
+    stream: &mut BoxIo,
+    buf: &mut BytesMut,
+    account: &str,
+) -> Result<Result<String, String>, Refusal> {
+    let mut out = BytesMut::new();
+    build::auth_sasl(&[warden_pgwire::scram::SCRAM_SHA_256], &mut out);
+    stream.write_all(&out).await.map_err(WireError::from)?;
+    let body = password_message(stream, buf).await?;
+    let (mechanism, first) = parse_sasl_initial(&body)?;
+    if mechanism != warden_pgwire::scram::SCRAM_SHA_256 {
+        return Err(Refusal::new(
+            "28000",
+            format!("SASL mechanism {mechanism} is not supported; use SCRAM-SHA-256"),
+        ));
+    }
+    let salt = super::scram_salt(&gw.redactor, account);
+    let (server, server_first) = ScramServer::start(
+        &first,
+        &salt,
+        warden_pgwire::scram::DEFAULT_ITERATIONS,
+        &mut rand::thread_rng(),
+    )
+    .map_err(|e| Refusal::new("08P01", format!("SCRAM: {e}")))?;
+    out.clear();
+    build::auth_sasl_continue(&server_first, &mut out);
+    stream.write_all(&out).await.map_err(WireError::from)?;
+    let client_final = password_message(stream, buf).await?;
+    let candidates = match gw.auth.scram_candidates(account).await {
+        Ok(c) => c,
+        Err(AuthFailure::Store(e)) => {
+            tracing::error!(error = %e, "credential store unavailable");
+            return Err(Refusal::new(
+                "57P03",
+                "Warden cannot verify credentials right now",
+            ));
+        }
+        Err(_) => Vec::new(),
+    };
+    let verifiers: Vec<Verifier> = candidates
+        .iter()
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect();
+    match server.finish(&client_final, &verifiers) {
+        Ok((index, server_final)) => {
+            out.clear();
+            build::auth_sasl_final(&server_final, &mut out);
+            stream.write_all(&out).await.map_err(WireError::from)?;
+            Ok(Ok(candidates[index].0.clone()))
+        }
+        Err(e) => Ok(Err(format!("SCRAM-SHA-256 proof failed: {e}"))),
+    }
+}
+
 /// Records an event, refusing the connection if the ledger cannot (fail closed).
 async fn record(gw: &PgGateway, event: Event) -> Result<Uuid, Refusal> {
     let id = event.id;
@@ -352,7 +453,7 @@ async fn record(gw: &PgGateway, event: Event) -> Result<Uuid, Refusal> {
 /// A logged-in client.
 struct Who {
     principal: ServicePrincipal,
-    credential: String,
+    credential: SessionCredential,
     source: Source,
     target_name: String,
 }

@@ -138,12 +138,18 @@ async fn existing_account(app: &AppState, name: &str) -> Result<AccountName, Api
 }
 
 fn new_key(
+    app: &AppState,
     account: AccountName,
     created_by: &str,
     now: Timestamp,
     expires_at: Option<Timestamp>,
 ) -> (Credential, KeyRecord) {
     let credential = Credential::generate(CredentialKind::ApiKey);
+    let scram = warden_gateway::postgres::scram_verifier(
+        &app.redactor,
+        account.as_str(),
+        &credential.expose(),
+    );
     let record = KeyRecord {
         key_id: credential.id().to_owned(),
         account,
@@ -154,6 +160,7 @@ fn new_key(
         last_used_at: None,
         revoked_at: None,
         superseded_by: None,
+        scram: Some(scram),
     };
     (credential, record)
 }
@@ -172,7 +179,7 @@ async fn create_key(
     let now = app.clock.now();
     let expires_at = expiry(now, req.expires_in.as_deref())?;
     let account = existing_account(&app, &name).await?;
-    let (credential, record) = new_key(account, &who.admin.name, now, expires_at);
+    let (credential, record) = new_key(&app, account, &who.admin.name, now, expires_at);
     let detail = serde_json::json!({ "key_id": record.key_id, "expires_at": expires_at });
     app.audited(
         &who.admin,
@@ -232,7 +239,7 @@ async fn rotate_keys(
     let grace_until = now.saturating_add(grace);
     let expires_at = expiry(now, req.expires_in.as_deref())?;
     let account = existing_account(&app, &name).await?;
-    let (credential, record) = new_key(account, &who.admin.name, now, expires_at);
+    let (credential, record) = new_key(&app, account, &who.admin.name, now, expires_at);
     let detail = serde_json::json!({ "key_id": record.key_id, "grace_until": grace_until, "expires_at": expires_at });
     let superseded = app
         .audited(
