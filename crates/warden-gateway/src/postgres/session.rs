@@ -302,7 +302,7 @@ async fn login(
     };
     let (verdict, credential) = match gw.config.password_auth {
         PasswordAuth::Cleartext => {
-            let password = cleartext(gw, stream, buf).await?;
+            let password = cleartext(stream, buf).await?;
             let verdict = gw.auth.authenticate(Some(&password)).await;
             (verdict, SessionCredential::Presented(password))
         }
@@ -358,11 +358,7 @@ async fn login(
 }
 
 /// Asks for a cleartext password and reads it.
-async fn cleartext(
-    gw: &PgGateway,
-    stream: &mut BoxIo,
-    buf: &mut BytesMut,
-) -> Result<String, Refusal> {
+async fn cleartext(stream: &mut BoxIo, buf: &mut BytesMut) -> Result<String, Refusal> {
     let mut out = BytesMut::new();
     build::auth_cleartext(&mut out);
     stream.write_all(&out).await.map_err(WireError::from)?;
