@@ -890,3 +890,32 @@ async fn rotation_while_connected() {
     after.simple_query("SELECT 1").await.unwrap();
     t.stop().await;
 }
+
+/// Operations: a statement running past `statement_timeout` is cancelled upstream, a session idle
+/// past `idle_timeout` is closed, and the per-account session limit holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_and_limits() {
+    let shop = Shop::start_with(Backend::Sqlite, |c| {
+        c.postgres.statement_timeout = Duration::from_millis(300);
+        c.postgres.idle_timeout = Duration::from_secs(2);
+        c.postgres.max_sessions_per_account = 2;
+    })
+    .await;
+    shop.grant("read").await;
+    let c = shop.connect().await;
+    let err = c.simple_query("SELECT pg_sleep(10)").await.unwrap_err();
+    assert_eq!(code(&err), Some(&SqlState::QUERY_CANCELED), "{err:?}");
+    c.simple_query("SELECT 1").await.unwrap();
+
+    let _second = shop.connect().await;
+    let err = shop.try_connect("svc", &shop.key).await.err().unwrap();
+    assert_eq!(code(&err), Some(&SqlState::TOO_MANY_CONNECTIONS), "{err:?}");
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let err = c.simple_query("SELECT 1").await.unwrap_err();
+    assert!(
+        err.is_closed() || code(&err) == Some(&SqlState::IDLE_SESSION_TIMEOUT),
+        "{err:?}"
+    );
+    shop.stop().await;
+}

@@ -4,6 +4,9 @@
 //! Decisions beyond the obvious (`SELECT` read, `INSERT` write, `CREATE TABLE` ddl, `GRANT`
 //! admin):
 //!
+//! - `INSERT`/`UPDATE`/`DELETE … RETURNING` also read their target: `UPDATE t SET id = id
+//!   RETURNING *` would otherwise dump a table that was only granted for writing. (What a
+//!   `WHERE` reveals through the count of rows changed is not counted as a read.)
 //! - `SELECT … FOR UPDATE/SHARE` is read: it only takes row locks. `LOCK TABLE` is write on its
 //!   tables (an exclusive lock stops every writer and reader).
 //! - `EXPLAIN` is read (its statement's tables become reads) unless it runs the statement
@@ -48,27 +51,38 @@ pub(crate) fn enter(w: &mut Walk, s: &Statement) -> (Cow<'static, str>, SqlClass
     let (verb, class): (&'static str, SqlClass) = match s {
         Statement::Query(q) => (query_verb(&q.body), Read),
         Statement::Insert(i) => {
-            match &i.table {
-                TableObject::TableName(n) => w.target(n, Write),
+            let TableObject::TableName(n) = &i.table else {
                 // Other dialects' insert targets.
-                TableObject::TableFunction(_) | TableObject::TableQuery(_) => {
-                    return ("INSERT".into(), Admin)
-                }
+                return ("INSERT".into(), Admin);
+            };
+            w.target(n, Write);
+            if i.returning.is_some() {
+                w.target(n, Read);
             }
             ("INSERT", Write)
         }
         Statement::Update(u) => {
             w.target_tables(&u.table, Write);
+            if u.returning.is_some() {
+                w.target_tables(&u.table, Read);
+            }
             ("UPDATE", Write)
         }
         Statement::Delete(d) => {
-            for n in &d.tables {
-                w.object(n, Write);
-            }
-            match &d.from {
-                FromTable::WithFromKeyword(ts) | FromTable::WithoutKeyword(ts) => {
-                    for t in ts {
-                        w.target_tables(t, Write);
+            let classes: &[SqlClass] = if d.returning.is_some() {
+                &[Write, Read]
+            } else {
+                &[Write]
+            };
+            for &class in classes {
+                for n in &d.tables {
+                    w.object(n, class);
+                }
+                match &d.from {
+                    FromTable::WithFromKeyword(ts) | FromTable::WithoutKeyword(ts) => {
+                        for t in ts {
+                            w.target_tables(t, class);
+                        }
                     }
                 }
             }

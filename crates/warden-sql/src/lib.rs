@@ -9,6 +9,7 @@
 //! - `setting`: `SET`/`RESET`, harmless or admin, and the values set.
 //! - `name`: identifiers as PostgreSQL resolves them.
 //! - `redact`: secrets out of statement text.
+//! - `depth`: how much stack a statement's tree may need, so that no query can overflow it.
 //!
 //! Text is parsed with sqlparser's PostgreSQL dialect. What it cannot parse is one `UNPARSED`
 //! admin statement: unparsed text is never taken for a read. The same holds for a `COPY … FROM
@@ -22,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 mod command;
+mod depth;
 mod function;
 mod name;
 mod redact;
@@ -31,6 +33,7 @@ mod walk;
 use sqlparser::ast::{self, Visit};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{TokenWithSpan, Tokenizer};
 pub use warden_core::SqlClass;
 
 pub use redact::redact;
@@ -64,7 +67,9 @@ pub struct Access {
     /// How it is used.
     pub class: SqlClass,
     /// The schema, when the name is qualified (`pg_temp` for temporary objects); `None` means it
-    /// is resolved through `search_path`. `DROP SCHEMA s` and its kin use table `*` in `s`.
+    /// is resolved through `search_path`. `DROP SCHEMA s` and its kin use table `*` in `s`, and
+    /// `… CASCADE` table `*` in schema `*` (it reaches objects it does not name): only rules
+    /// whose pattern matches a literal `*` there cover them.
     pub schema: Option<String>,
     /// The name: lowercase unless it was quoted, at most 63 bytes as PostgreSQL truncates it.
     pub name: String,
@@ -72,7 +77,22 @@ pub struct Access {
 
 /// Classifies every statement of a simple-query string; empty (or comment-only) text gives none.
 pub fn classify(sql: &str) -> Vec<Statement> {
-    let parsed = match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
+    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize_with_location() else {
+        return vec![unparsed(sql)];
+    };
+    let Some(stack) = depth::stack_needed(&tokens) else {
+        return vec![unparsed(sql)];
+    };
+    // The tree is built, walked and dropped inside, with enough stack for its depth.
+    stacker::maybe_grow(stack, stack, || classify_tokens(sql, tokens))
+}
+
+/// [`classify`] once the text is tokenized.
+fn classify_tokens(sql: &str, tokens: Vec<TokenWithSpan>) -> Vec<Statement> {
+    let parsed = match Parser::new(&PostgreSqlDialect {})
+        .with_tokens_with_locations(tokens)
+        .parse_statements()
+    {
         Ok(parsed) => parsed,
         Err(_) => return vec![unparsed(sql)],
     };

@@ -50,30 +50,24 @@ pub(crate) fn is_secret_name(name: &str) -> bool {
 
 /// Whether a string is a connection string or URI with a password in it.
 fn is_credential_text(s: &str) -> bool {
-    let lower = s.as_bytes();
-    let has = |needle: &[u8]| {
-        lower
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
-    };
+    let bytes = s.as_bytes();
     // `password = x` in a libpq connection string, with or without spaces around `=`.
-    let keyword = lower
+    let keyword = bytes
         .windows(8)
         .enumerate()
         .filter(|(_, w)| w.eq_ignore_ascii_case(b"password"))
         .any(|(i, _)| {
-            lower[i + 8..]
+            bytes[i + 8..]
                 .iter()
                 .find(|b| !b.is_ascii_whitespace())
                 .is_some_and(|&b| b == b'=')
         });
-    // `scheme://user:password@host`.
-    let uri = has(b"://")
-        && s.split("://").skip(1).any(|rest| {
-            rest.split(['/', '?'])
-                .next()
-                .is_some_and(|auth| auth.contains(':') && auth.contains('@'))
-        });
+    // `scheme://user:password@host`: a `:` and an `@` before the path.
+    let uri = s.split("://").skip(1).any(|rest| {
+        rest.split(['/', '?'])
+            .next()
+            .is_some_and(|authority| authority.contains(':') && authority.contains('@'))
+    });
     keyword || uri
 }
 
@@ -82,16 +76,14 @@ pub(crate) fn is_credential_value(v: &Value) -> bool {
     string_of(v).is_some_and(is_credential_text)
 }
 
-/// The text of a string-like literal.
+/// The text of a string literal (of any quoting); `None` for other literals.
 fn string_of(v: &Value) -> Option<&str> {
     match v {
-        Value::Number(..)
-        | Value::Boolean(_)
-        | Value::Null
-        | Value::Placeholder(_)
-        | Value::QuoteDelimitedStringLiteral(_)
-        | Value::NationalQuoteDelimitedStringLiteral(_) => None,
+        Value::Number(..) | Value::Boolean(_) | Value::Null | Value::Placeholder(_) => None,
         Value::DollarQuotedString(d) => Some(&d.value),
+        Value::QuoteDelimitedStringLiteral(q) | Value::NationalQuoteDelimitedStringLiteral(q) => {
+            Some(&q.value)
+        }
         Value::SingleQuotedString(s)
         | Value::TripleSingleQuotedString(s)
         | Value::TripleDoubleQuotedString(s)
@@ -109,15 +101,6 @@ fn string_of(v: &Value) -> Option<&str> {
         | Value::HexStringLiteral(s)
         | Value::DoubleQuotedString(s) => Some(s),
     }
-}
-
-/// Whether a literal is a string (of any quoting): what redaction replaces.
-fn is_string(v: &Value) -> bool {
-    string_of(v).is_some()
-        || matches!(
-            v,
-            Value::QuoteDelimitedStringLiteral(_) | Value::NationalQuoteDelimitedStringLiteral(_)
-        )
 }
 
 fn redacted_value() -> Value {
@@ -213,14 +196,12 @@ impl VisitorMut for Redact {
             }
             Statement::Set(Set::SingleAssignment {
                 variable, values, ..
-            }) => {
-                if variable
-                    .0
-                    .iter()
-                    .any(|p| p.as_ident().is_some_and(|id| is_secret_name(&id.value)))
-                {
-                    values.iter_mut().for_each(blank);
-                }
+            }) if variable
+                .0
+                .iter()
+                .any(|p| p.as_ident().is_some_and(|id| is_secret_name(&id.value))) =>
+            {
+                values.iter_mut().for_each(blank)
             }
             _ => {}
         }
@@ -244,20 +225,16 @@ impl VisitorMut for Redact {
             Expr::Like { expr, pattern, .. }
             | Expr::ILike { expr, pattern, .. }
             | Expr::SimilarTo { expr, pattern, .. }
-            | Expr::RLike { expr, pattern, .. } => {
-                if is_secret_expr(expr) {
-                    blank(pattern);
-                }
+            | Expr::RLike { expr, pattern, .. }
+                if is_secret_expr(expr) =>
+            {
+                blank(pattern)
             }
             Expr::In {
                 expr,
                 target: InTarget::List(list),
                 ..
-            } => {
-                if is_secret_expr(expr) {
-                    list.iter_mut().for_each(blank);
-                }
-            }
+            } if is_secret_expr(expr) => list.iter_mut().for_each(blank),
             _ => {}
         }
         ControlFlow::Continue(())
@@ -305,7 +282,7 @@ impl VisitorMut for Blank {
     type Break = ();
 
     fn pre_visit_value(&mut self, v: &mut ValueWithSpan) -> ControlFlow<()> {
-        if is_string(&v.value) {
+        if string_of(&v.value).is_some() {
             v.value = redacted_value();
         }
         ControlFlow::Continue(())
@@ -424,7 +401,7 @@ pub fn redact(sql: &str) -> String {
     if spans.is_empty() {
         return sql.to_owned();
     }
-    let offsets = Offsets::new(sql);
+    let mut offsets = Offsets::new(sql);
     let mut out = String::with_capacity(sql.len());
     let mut at = 0;
     for (start, end) in spans {
@@ -472,30 +449,52 @@ fn token_string(t: &Token) -> Option<&str> {
     }
 }
 
-/// Maps the tokenizer's (line, column) positions, which count characters, back to bytes.
+/// Maps the tokenizer's (line, column) positions, which count characters, back to bytes. Only
+/// moves forward, so that mapping every token of a long one-line statement stays linear.
 struct Offsets<'a> {
     sql: &'a str,
     /// Byte offset of the start of each line.
     lines: Vec<usize>,
+    /// The last position mapped: line, column, byte.
+    line: u64,
+    column: u64,
+    byte: usize,
 }
 
 impl<'a> Offsets<'a> {
     fn new(sql: &'a str) -> Self {
         let mut lines = vec![0];
         lines.extend(sql.match_indices('\n').map(|(i, _)| i + 1));
-        Self { sql, lines }
+        Self {
+            sql,
+            lines,
+            line: 1,
+            column: 1,
+            byte: 0,
+        }
     }
 
-    fn byte(&self, at: Location) -> Option<usize> {
-        let line = usize::try_from(at.line).ok()?.checked_sub(1)?;
-        let col = usize::try_from(at.column).ok()?.checked_sub(1)?;
-        let start = *self.lines.get(line)?;
-        let rest = &self.sql[start..];
-        match rest.char_indices().nth(col) {
-            Some((i, _)) => Some(start + i),
-            // Just past the last character of the text.
-            None => (rest.chars().count() == col).then_some(self.sql.len()),
+    /// The byte offset of `at`; `None` if it is not in the text or before the last one asked.
+    fn byte(&mut self, at: Location) -> Option<usize> {
+        if at.line < self.line || (at.line == self.line && at.column < self.column) {
+            return None;
         }
+        if at.line > self.line {
+            let index = usize::try_from(at.line).ok()?.checked_sub(1)?;
+            self.byte = *self.lines.get(index)?;
+            self.line = at.line;
+            self.column = 1;
+        }
+        let mut chars = self.sql.get(self.byte..)?.chars();
+        while self.column < at.column {
+            let c = chars.next()?;
+            if c == '\n' {
+                return None;
+            }
+            self.byte += c.len_utf8();
+            self.column += 1;
+        }
+        Some(self.byte)
     }
 }
 

@@ -270,10 +270,9 @@ impl Visitor for Walk {
                         SqlClass::Ddl,
                         (default_schema.map(str::to_owned), name::ident(id)),
                     ),
-                    Expr::CompoundIdentifier(ids) => self.object(
-                        &ObjectName::from(ids.iter().cloned().collect::<Vec<Ident>>()),
-                        SqlClass::Ddl,
-                    ),
+                    Expr::CompoundIdentifier(ids) => {
+                        self.object(&ObjectName::from(ids.to_vec()), SqlClass::Ddl)
+                    }
                     _ => self.need(SqlClass::Admin),
                 }
             }

@@ -327,8 +327,11 @@ impl Requests {
                     }
                     Ok(_) => {}
                 },
-                () = idle_timer, if lock(&self.book.owed).is_empty() => {
-                    return ("57P05", "terminating connection due to idle-session timeout".to_owned(), None);
+                // A session waiting on a running statement is not idle: look again later.
+                () = idle_timer => {
+                    if lock(&self.book.owed).is_empty() {
+                        return ("57P05", "terminating connection due to idle-session timeout".to_owned(), None);
+                    }
                 }
             }
         }
@@ -611,14 +614,18 @@ impl Requests {
     }
 
     /// Follows `SET search_path`, so unqualified names resolve as the upstream will.
+    ///
+    /// The path kept is the union of every path the session has set: `SET LOCAL`, a `SET` rolled
+    /// back with its transaction, or `RESET` may leave the real path anywhere among them, so an
+    /// unqualified name must be allowed in all of them.
     fn track_setting(&mut self, statement: &Statement) {
         if let Some((name, values)) = &statement.setting {
             if name == "search_path" {
-                self.search_path = values
-                    .iter()
-                    .map(|v| v.trim().to_owned())
-                    .filter(|v| !v.is_empty())
-                    .collect();
+                for v in values.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
+                    if !self.search_path.iter().any(|s| s == v) {
+                        self.search_path.push(v.to_owned());
+                    }
+                }
             }
         }
     }
@@ -684,7 +691,9 @@ impl Requests {
 /// What a statement needs granted: its own class first (so the decision names the grant that
 /// allows the statement as such), then each table access; unqualified tables resolve against
 /// every schema of the session's `search_path` (except `$user`, which Warden assumes names no
-/// schema), since Warden cannot know which of them holds the table.
+/// schema), since Warden cannot know which of them holds the table. PostgreSQL searches
+/// `pg_catalog` before the path, and every catalog relation's name starts with `pg_`, so an
+/// unqualified `pg_…` name also needs the grant in `pg_catalog`.
 pub fn needs(statement: &Statement, search_path: &[String]) -> Vec<Need> {
     fn push(out: &mut Vec<Need>, class: SqlClass, schema: &str, name: &str) {
         let need = (class, Some((schema.to_owned(), name.to_owned())));
@@ -703,6 +712,9 @@ pub fn needs(statement: &Statement, search_path: &[String]) -> Vec<Need> {
         match &a.schema {
             Some(s) => push(&mut out, a.class, s, &a.name),
             None => {
+                if a.name.starts_with("pg_") {
+                    push(&mut out, a.class, "pg_catalog", &a.name);
+                }
                 let mut any = false;
                 for s in search_path
                     .iter()
@@ -897,4 +909,61 @@ fn complete(gw: &PgGateway, book: &Ledgerbook, frame: &Frame, out: &mut BytesMut
     }
     drop(owed);
     frame.encode_to(out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn needs_of(sql: &str, path: &[&str]) -> Vec<Need> {
+        let statement = warden_sql::classify(sql).remove(0);
+        let path: Vec<String> = path.iter().map(|s| (*s).to_owned()).collect();
+        needs(&statement, &path)
+    }
+
+    fn table(class: SqlClass, schema: &str, name: &str) -> Need {
+        (class, Some((schema.to_owned(), name.to_owned())))
+    }
+
+    #[test]
+    fn unqualified_names_need_every_schema_they_could_be_in() {
+        let n = needs_of("SELECT * FROM orders", &["$user", "public", "analytics"]);
+        assert_eq!(
+            n,
+            [
+                table(SqlClass::Read, "public", "orders"),
+                table(SqlClass::Read, "analytics", "orders")
+            ]
+        );
+        // The catalog is searched first.
+        let n = needs_of("SELECT * FROM pg_authid", &["public"]);
+        assert!(
+            n.contains(&table(SqlClass::Read, "pg_catalog", "pg_authid")),
+            "{n:?}"
+        );
+        // Qualified names are taken as written.
+        let n = needs_of("SELECT * FROM analytics.daily", &["public"]);
+        assert_eq!(n, [table(SqlClass::Read, "analytics", "daily")]);
+    }
+
+    #[test]
+    fn the_statement_class_comes_first() {
+        // A write that also reads: the write is the main need.
+        let n = needs_of("INSERT INTO public.a SELECT * FROM public.b", &["public"]);
+        assert_eq!(n[0], table(SqlClass::Write, "public", "a"));
+        assert!(n.contains(&table(SqlClass::Read, "public", "b")));
+        // A class above every access (a dangerous function) is a need of its own.
+        let n = needs_of("SELECT pg_read_file('/etc/passwd')", &["public"]);
+        assert_eq!(n[0], (SqlClass::Admin, None));
+        assert_eq!(needs_of("BEGIN", &["public"]), [(SqlClass::Tx, None)]);
+    }
+
+    #[test]
+    fn command_tags_give_rows() {
+        assert_eq!(rows_from_tag("SELECT 5"), Some(5));
+        assert_eq!(rows_from_tag("INSERT 0 3"), Some(3));
+        assert_eq!(rows_from_tag("UPDATE 2"), Some(2));
+        assert_eq!(rows_from_tag("BEGIN"), None);
+        assert_eq!(rows_from_tag("CREATE TABLE"), None);
+    }
 }

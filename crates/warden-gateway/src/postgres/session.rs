@@ -35,7 +35,8 @@ const MAX_PASSWORD_MESSAGE: usize = 10_000;
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Client startup parameters passed on to the upstream. Everything else is dropped: `options`
-/// in particular could set `role` or `search_path` behind the gateway's back.
+/// in particular could set `role` or `search_path` behind the gateway's back, and
+/// `standard_conforming_strings` where a string literal ends.
 const PASSED_PARAMS: &[&str] = &[
     "application_name",
     "client_encoding",
@@ -119,6 +120,19 @@ pub async fn run(
         Negotiated::Done => return,
         Negotiated::Refused(mut stream, r) => return refuse(&mut stream, &r).await,
     };
+    // Warden parses statements as UTF-8; an encoding whose multi-byte characters can contain
+    // quote or backslash bytes (SJIS, BIG5, GBK…) would let a statement mean one thing to the
+    // parser and another to PostgreSQL.
+    if let Some(encoding) = param(&params, "client_encoding") {
+        let e = encoding.to_ascii_lowercase().replace(['-', '_'], "");
+        if !matches!(e.as_str(), "utf8" | "unicode" | "sqlascii") {
+            let r = Refusal::new(
+                "22023",
+                format!("client_encoding {encoding} is not supported through Warden; use UTF8"),
+            );
+            return refuse(&mut stream, &r).await;
+        }
+    }
     if gw.config.require_tls && !tls && !peer.ip().is_loopback() {
         let r = Refusal::new(
             "28000",
