@@ -59,6 +59,19 @@ pub struct Target {
     pub created_by: String,
     /// When.
     pub created_at: Timestamp,
+    /// Rotate the upstream password automatically this often (database targets), in seconds.
+    pub rotation_period_secs: Option<u64>,
+    /// When the upstream password was last rotated.
+    pub rotated_at: Option<Timestamp>,
+}
+
+impl Target {
+    /// When the next scheduled rotation is due, if the target rotates on a schedule.
+    pub fn rotation_due(&self) -> Option<Timestamp> {
+        let period = self.rotation_period_secs?;
+        let since = self.rotated_at.unwrap_or(self.created_at);
+        Some(since.saturating_add(std::time::Duration::from_secs(period)))
+    }
 }
 
 /// Validates a target's name and upstream URL, returning the URL normalised (no trailing `/`).

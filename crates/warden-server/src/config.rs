@@ -87,6 +87,9 @@ pub struct PostgresConfig {
     /// On shutdown, how long running statements get to finish.
     #[serde(with = "humantime_serde_str")]
     pub shutdown_grace: Duration,
+    /// How often targets are checked for a due scheduled rotation (`rotation_period`).
+    #[serde(with = "humantime_serde_str")]
+    pub rotation_check: Duration,
 }
 
 impl Config {
@@ -246,6 +249,7 @@ impl Default for Config {
                 statement_timeout: Duration::ZERO,
                 max_sessions_per_account: 0,
                 shutdown_grace: Duration::from_secs(10),
+                rotation_check: Duration::from_secs(30),
             },
         }
     }
@@ -340,6 +344,9 @@ impl Config {
         }
         if self.ledger.checkpoint_interval.is_zero() {
             problems.push("ledger.checkpoint_interval: must be longer than 0s".to_owned());
+        }
+        if self.postgres.rotation_check.is_zero() {
+            problems.push("postgres.rotation_check: must be longer than 0s".to_owned());
         }
         if self.ledger.write_timeout.is_zero() {
             problems.push("ledger.write_timeout: must be longer than 0s".to_owned());

@@ -1,5 +1,6 @@
 //! Background jobs inside `warden serve`: writing credential and grant use (`last_used_at`) once
-//! a second, publishing new checkpoints to a URL, and ledger retention. Each runs on its own interval until the server stops.
+//! a second, publishing new checkpoints to a URL, ledger retention, and scheduled rotation of
+//! database targets' upstream passwords. Each runs on its own interval until the server stops.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -45,6 +46,63 @@ pub async fn flush_usage(app: &App) {
     }
 }
 
+/// Warden itself, as the actor of its scheduled jobs.
+fn system() -> Actor {
+    Actor {
+        kind: ActorKind::System,
+        account: None,
+        key_id: None,
+        auth: AuthMethod::None,
+    }
+}
+
+/// Rotates the upstream password of every database target whose `rotation_period` has passed,
+/// each as an admin event by Warden itself. A failed rotation leaves the old password working,
+/// is recorded with its reason, and is tried again on the next run.
+pub async fn rotate_due(app: Arc<App>) {
+    let now = app.clock.now();
+    let targets = match app.store.list_targets().await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "scheduled rotation: cannot list targets");
+            return;
+        }
+    };
+    for target in targets
+        .into_iter()
+        .filter(|t| t.rotation_due().is_some_and(|d| d <= now))
+    {
+        let name = target.name.clone();
+        let resolved = match app.policy.target(&name).await {
+            Ok(Some(r)) => r,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, target = %name, "scheduled rotation: cannot open the target");
+                continue;
+            }
+        };
+        let event = Event::new(
+            now,
+            system(),
+            Source::default(),
+            Action {
+                category: Category::Admin,
+                verb: "target.rotate".to_owned(),
+                resource: Some(format!("target/{name}")),
+                detail: Some(serde_json::json!({ "scheduled": true })),
+            },
+            Decision::allow("rotation_period"),
+        );
+        match app
+            .recorded(event, crate::api::targets::rotate(&app, &resolved))
+            .await
+        {
+            Ok(()) => tracing::info!(target = %name, "rotated the upstream password"),
+            Err(e) => tracing::error!(error = %e, target = %name, "scheduled rotation failed"),
+        }
+    }
+}
+
 /// Retention: empties the bodies of entries older than `keep` that a checkpoint already covers,
 /// and records that it did so as an event of its own.
 pub async fn prune(app: Arc<App>, keep: Duration) {
@@ -64,12 +122,7 @@ pub async fn prune(app: Arc<App>, keep: Duration) {
             tracing::info!(pruned = n, before = %before, "retention removed old event bodies");
             let mut event = Event::new(
                 now,
-                Actor {
-                    kind: ActorKind::System,
-                    account: None,
-                    key_id: None,
-                    auth: AuthMethod::None,
-                },
+                system(),
                 Source::default(),
                 Action {
                     category: Category::Admin,

@@ -242,6 +242,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
 
     let (shutdown, stopped) = watch::channel(false);
     let (retention, retention_check) = (config.ledger.retention, config.ledger.retention_check);
+    let rotation_check = config.postgres.rotation_check;
     let checkpoint_url = config.ledger.checkpoint_url.clone();
     let router = api::router(app.clone(), config.max_body_bytes);
     let pg_gateway_handle = pg_gateway.clone();
@@ -262,6 +263,12 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
                 async move { publisher.run(&app).await }
             })
         });
+        let rotation = {
+            let app = app.clone();
+            jobs::every(rotation_check, stopped.clone(), move || {
+                jobs::rotate_due(app.clone())
+            })
+        };
         let retention = retention.map(|keep| {
             let app = app.clone();
             jobs::every(retention_check, stopped.clone(), move || {
@@ -278,7 +285,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         let postgres = pg_gateway.clone().serve(pg_listener, stopped.clone());
         tokio::join!(api, gateway, postgres);
         let _ = usage.await;
-        for job in [retention, publisher].into_iter().flatten() {
+        for job in [retention, publisher, Some(rotation)].into_iter().flatten() {
             let _ = job.await;
         }
         jobs::flush_usage(&app).await;

@@ -919,3 +919,56 @@ async fn timeouts_and_limits() {
     );
     shop.stop().await;
 }
+
+/// A target with a `rotation_period` is rotated by Warden itself when the period has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_rotation() {
+    let cluster = warden_testkit::PgCluster::start().await;
+    cluster.create_role("app", "first-password").await;
+    cluster.create_database("appdb", "app").await;
+    let t = TestServer::start_with(Backend::Sqlite, |c| {
+        c.postgres.rotation_check = Duration::from_millis(200);
+    })
+    .await;
+    let (s, body) = t
+        .post(
+            "/v1/targets",
+            &t.admin,
+            json!({"name": "app", "kind": "postgres",
+                   "upstream": format!("postgres://localhost:{}/appdb", cluster.port()),
+                   "basic_auth": "app:first-password", "ca_bundle": cluster.ca_pem(),
+                   "rotation_period": "1h"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(body["rotation_period"], "1h");
+    assert!(body["next_rotation"].is_string());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let old = cluster.role_url("app", "first-password", "appdb");
+    let (_, _connection) = tokio_postgres::connect(&old, NoTls)
+        .await
+        .expect("not due yet");
+
+    t.clock.advance(Duration::from_secs(3601));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let event = loop {
+        let events = t.events("limit=500").await;
+        if let Some(e) = events
+            .iter()
+            .find(|e| e["action"]["verb"] == "target.rotate" && e["outcome"]["status"] == "ok")
+        {
+            break e.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no scheduled rotation in {events:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(event["actor"]["kind"], "system");
+    assert_eq!(event["action"]["detail"]["scheduled"], true);
+    assert!(tokio_postgres::connect(&old, NoTls).await.is_err());
+    let (_, shown) = t.get("/v1/targets/app", &t.admin).await;
+    assert!(shown["rotated_at"].is_string(), "{shown}");
+    t.stop().await;
+}

@@ -210,9 +210,9 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_target(&self, target: &Target) -> Result<()>;
     /// One target by name.
     async fn target(&self, name: &str) -> Result<Option<Target>>;
-    /// Replaces a target's sealed credentials (after a rotation); [`StoreError::NotFound`] if
-    /// there is no such target.
-    async fn set_target_credentials(&self, name: &str, sealed: &str) -> Result<()>;
+    /// Replaces a target's sealed credentials after a rotation at `at`; [`StoreError::NotFound`]
+    /// if there is no such target.
+    async fn set_target_credentials(&self, name: &str, sealed: &str, at: Timestamp) -> Result<()>;
     /// All targets by name.
     async fn list_targets(&self) -> Result<Vec<Target>>;
 

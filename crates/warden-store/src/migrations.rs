@@ -113,6 +113,12 @@ CREATE INDEX grants_account_target ON grants (account, target)
         name: "SCRAM-SHA-256 verifiers of API keys",
         sql: "ALTER TABLE api_keys ADD COLUMN scram TEXT",
     },
+    Migration {
+        version: 4,
+        name: "scheduled rotation of database targets' upstream passwords",
+        sql: "ALTER TABLE targets ADD COLUMN rotation_period_secs BIGINT;
+ALTER TABLE targets ADD COLUMN rotated_at BIGINT",
+    },
 ];
 
 /// The statements of `m` for a backend whose sequence column type is `seq_type`.

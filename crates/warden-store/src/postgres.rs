@@ -217,6 +217,8 @@ fn target_row(r: &Row) -> Result<Target> {
         credentials: r.try_get(4)?,
         created_by: r.try_get(5)?,
         created_at: r.try_get(6)?,
+        rotation_period_secs: r.try_get(7)?,
+        rotated_at: r.try_get(8)?,
     })
 }
 
@@ -475,13 +477,13 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn set_target_credentials(&self, name: &str, sealed: &str) -> Result<()> {
+    async fn set_target_credentials(&self, name: &str, sealed: &str, at: Timestamp) -> Result<()> {
         let n = self
             .client()
             .await?
             .execute(
-                "UPDATE targets SET credentials = $1 WHERE name = $2",
-                &[&sealed, &name],
+                "UPDATE targets SET credentials = $1, rotated_at = $3 WHERE name = $2",
+                &[&sealed, &name, &at.as_micros()],
             )
             .await?;
         if n == 0 {
@@ -495,7 +497,7 @@ impl Store for PostgresStore {
             .await?
             .execute(
                 &format!(
-                    "INSERT INTO targets ({TARGET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                    "INSERT INTO targets ({TARGET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
                 ),
                 &[
                     &t.name,
@@ -505,6 +507,8 @@ impl Store for PostgresStore {
                     &t.credentials,
                     &t.created_by,
                     &t.created_at.as_micros(),
+                    &t.rotation_period_secs.map(|s| s as i64),
+                    &micros(t.rotated_at),
                 ],
             )
             .await

@@ -314,11 +314,15 @@ pub struct TargetRow {
     pub created_by: String,
     /// `created_at`
     pub created_at: i64,
+    /// `rotation_period_secs`
+    pub rotation_period_secs: Option<i64>,
+    /// `rotated_at`
+    pub rotated_at: Option<i64>,
 }
 
 /// Column list matching [`TargetRow`].
 pub const TARGET_COLUMNS: &str =
-    "name, kind, upstream, ca_bundle, credentials, created_by, created_at";
+    "name, kind, upstream, ca_bundle, credentials, created_by, created_at, rotation_period_secs, rotated_at";
 
 impl TryFrom<TargetRow> for Target {
     type Error = StoreError;
@@ -331,6 +335,11 @@ impl TryFrom<TargetRow> for Target {
             credentials: r.credentials,
             created_by: r.created_by,
             created_at: Timestamp::from_micros(r.created_at),
+            rotation_period_secs: r
+                .rotation_period_secs
+                .map(|s| u64::try_from(s).map_err(|e| corrupt("rotation period", e)))
+                .transpose()?,
+            rotated_at: ts(r.rotated_at),
         })
     }
 }

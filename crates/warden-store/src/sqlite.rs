@@ -316,6 +316,8 @@ fn target_row(r: &Row<'_>) -> rusqlite::Result<TargetRow> {
         credentials: r.get(4)?,
         created_by: r.get(5)?,
         created_at: r.get(6)?,
+        rotation_period_secs: r.get(7)?,
+        rotated_at: r.get(8)?,
     })
 }
 
@@ -615,12 +617,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn set_target_credentials(&self, name: &str, sealed: &str) -> Result<()> {
+    async fn set_target_credentials(&self, name: &str, sealed: &str, at: Timestamp) -> Result<()> {
         let (name, sealed) = (name.to_owned(), sealed.to_owned());
         self.write(move |c| {
             let n = c.execute(
-                "UPDATE targets SET credentials = ?1 WHERE name = ?2",
-                params![sealed, name],
+                "UPDATE targets SET credentials = ?1, rotated_at = ?3 WHERE name = ?2",
+                params![sealed, name, at.as_micros()],
             )?;
             if n == 0 {
                 return Err(StoreError::NotFound(format!("target {name}")));
@@ -635,7 +637,7 @@ impl Store for SqliteStore {
         self.write(move |c| {
             c.execute(
                 &format!(
-                    "INSERT INTO targets ({TARGET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                    "INSERT INTO targets ({TARGET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ),
                 params![
                     t.name,
@@ -644,7 +646,9 @@ impl Store for SqliteStore {
                     t.ca_bundle,
                     t.credentials,
                     t.created_by,
-                    t.created_at.as_micros()
+                    t.created_at.as_micros(),
+                    t.rotation_period_secs.map(|s| s as i64),
+                    t.rotated_at.map(Timestamp::as_micros),
                 ],
             )
             .map_err(|e| {

@@ -16,6 +16,8 @@ const TARGET_COLUMNS: &[Column] = &[
     ("UPSTREAM", "upstream"),
     ("INJECTS", "injected"),
     ("CUSTOM CA", "custom_ca"),
+    ("ROTATES", "rotation_period"),
+    ("ROTATED", "rotated_at"),
     ("CREATED BY", "created_by"),
     ("CREATED", "created_at"),
 ];
@@ -57,6 +59,7 @@ pub async fn target(cmd: TargetCommand) -> Result<()> {
             inject_header_file,
             basic_auth_file,
             ca_bundle,
+            rotation_period,
             client,
         } => {
             if let Some(file) = inject_header_file {
@@ -76,6 +79,7 @@ pub async fn target(cmd: TargetCommand) -> Result<()> {
             let body = json!({
                 "name": name, "kind": kind, "upstream": upstream,
                 "inject_headers": inject_headers, "basic_auth": basic_auth, "ca_bundle": ca_bundle,
+                "rotation_period": rotation_period,
             });
             let created: Value = Client::new(&client)?.post("/v1/targets", &body).await?;
             output::object(client.output, &created, TARGET_COLUMNS);

@@ -105,6 +105,9 @@ pub enum TargetCommand {
         /// Extra CA certificates (PEM) to trust for the upstream.
         #[arg(long, value_name = "FILE")]
         ca_bundle: Option<PathBuf>,
+        /// Database targets: rotate the upstream password automatically this often (e.g. 30d).
+        #[arg(long, value_name = "DURATION")]
+        rotation_period: Option<String>,
         #[command(flatten)]
         client: ClientArgs,
     },

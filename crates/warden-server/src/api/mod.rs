@@ -16,7 +16,7 @@ mod ledger;
 mod oauth;
 pub mod problem;
 mod sessions;
-mod targets;
+pub(crate) mod targets;
 mod whoami;
 
 use std::future::Future;
@@ -81,20 +81,28 @@ impl App {
         detail: Option<serde_json::Value>,
         change: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<T, ApiError> {
-        let actor = admin.actor();
-        let action = Action {
-            category: Category::Admin,
-            verb: verb.to_owned(),
-            resource: Some(resource),
-            detail,
-        };
         let event = Event::new(
             self.clock.now(),
-            actor,
+            admin.actor(),
             caller.source(),
-            action,
+            Action {
+                category: Category::Admin,
+                verb: verb.to_owned(),
+                resource: Some(resource),
+                detail,
+            },
             Decision::allow("admin token"),
         );
+        self.recorded(event, change).await
+    }
+
+    /// Records `event` (an admin change by anyone, Warden's own jobs included) around
+    /// `change`, exactly as [`App::audited`] does.
+    pub async fn recorded<T>(
+        &self,
+        event: Event,
+        change: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
         let receipt = self.ledger.record(event).await?;
         let started = Instant::now();
         let result = change.await;

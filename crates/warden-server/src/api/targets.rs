@@ -13,7 +13,7 @@ use warden_core::{Target, TargetKind, Timestamp, UpstreamCredentials};
 
 use super::extract::{AdminCaller, ApiJson};
 use super::problem::{ApiError, Problem};
-use super::AppState;
+use super::{App, AppState};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -39,6 +39,8 @@ pub struct NewTarget {
     basic_auth: Option<String>,
     /// Extra CA certificates (PEM) to trust for the upstream.
     ca_bundle: Option<String>,
+    /// Database targets: rotate the upstream password automatically this often (`30d`).
+    rotation_period: Option<String>,
 }
 
 /// A target as the API shows it: never the credentials.
@@ -59,6 +61,14 @@ pub struct TargetView {
     /// When.
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    /// How often the upstream password is rotated automatically (`30d`), if it is.
+    pub rotation_period: Option<String>,
+    /// When the upstream password was last rotated.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub rotated_at: Option<Timestamp>,
+    /// When the next scheduled rotation is due.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_rotation: Option<Timestamp>,
 }
 
 impl TargetView {
@@ -70,12 +80,18 @@ impl TargetView {
             .and_then(|plain| serde_json::from_slice::<UpstreamCredentials>(&plain).ok())
             .map(|c| c.header_names())
             .unwrap_or_default();
+        let next_rotation = t.rotation_due();
         Self {
             name: t.name,
             kind: t.kind.as_str().to_owned(),
             upstream: t.upstream,
             injected,
             custom_ca: t.ca_bundle.is_some(),
+            rotation_period: t
+                .rotation_period_secs
+                .map(|s| humantime::format_duration(std::time::Duration::from_secs(s)).to_string()),
+            rotated_at: t.rotated_at,
+            next_rotation,
             created_by: t.created_by,
             created_at: t.created_at,
         }
@@ -116,6 +132,25 @@ async fn create_target(
             message: format!("not a usable PEM certificate bundle: {e}"),
         })?;
     }
+    let rotation_period_secs = match req.rotation_period.as_deref() {
+        None => None,
+        Some(_) if kind != TargetKind::Postgres => {
+            return Err(ApiError::Validation {
+                field: "rotation_period".into(),
+                message: "only database (postgres) targets rotate their upstream password".into(),
+            })
+        }
+        Some(p) => {
+            let d = super::keys::parse_duration("rotation_period", p)?;
+            if d < std::time::Duration::from_secs(60) {
+                return Err(ApiError::Validation {
+                    field: "rotation_period".into(),
+                    message: "must be at least 1m".into(),
+                });
+            }
+            Some(d.as_secs())
+        }
+    };
     let sealed = (!credentials.is_empty()).then(|| {
         let plain = serde_json::to_vec(&credentials).unwrap_or_default();
         app.sealer.seal(&plain, &req.name)
@@ -128,12 +163,15 @@ async fn create_target(
         credentials: sealed,
         created_by: who.admin.name.clone(),
         created_at: app.clock.now(),
+        rotation_period_secs,
+        rotated_at: None,
     };
     let detail = serde_json::json!({
         "kind": kind.as_str(),
         "upstream": target.upstream,
         "injected": credentials.header_names(),
         "custom_ca": target.ca_bundle.is_some(),
+        "rotation_period_secs": target.rotation_period_secs,
     });
     app.audited(
         &who.admin,
@@ -182,6 +220,25 @@ async fn show_target(
     Ok(Json(TargetView::new(&app, t)))
 }
 
+/// Rotates a target's upstream password and stores the new one, sealed.
+pub(crate) async fn rotate(
+    app: &App,
+    resolved: &warden_gateway::policy::ResolvedTarget,
+) -> Result<(), ApiError> {
+    let name = &resolved.target.name;
+    let fresh = app
+        .pg
+        .rotate(resolved)
+        .await
+        .map_err(|e| ApiError::Upstream(format!("rotation of target {name} failed: {e}")))?;
+    let plain = serde_json::to_vec(&fresh).unwrap_or_default();
+    let sealed = app.sealer.seal(&plain, name);
+    app.store
+        .set_target_credentials(name, &sealed, app.clock.now())
+        .await?;
+    Ok(())
+}
+
 /// Rotates a database target's upstream password: Warden sets a new random password on the
 /// upstream role, proves it works, then stores it (encrypted). Open sessions are not dropped.
 /// A failed rotation leaves the old password working (502 with the reason).
@@ -212,15 +269,7 @@ async fn rotate_target(
         "target.rotate",
         format!("target/{name}"),
         None,
-        async {
-            let fresh = app.pg.rotate(&resolved).await.map_err(|e| {
-                ApiError::Upstream(format!("rotation of target {name} failed: {e}"))
-            })?;
-            let plain = serde_json::to_vec(&fresh).unwrap_or_default();
-            let sealed = app.sealer.seal(&plain, &name);
-            app.store.set_target_credentials(&name, &sealed).await?;
-            Ok(())
-        },
+        rotate(&app, &resolved),
     )
     .await?;
     let target = app
