@@ -972,3 +972,32 @@ async fn scheduled_rotation() {
     assert!(shown["rotated_at"].is_string(), "{shown}");
     t.stop().await;
 }
+
+/// Stopping Warden lets a running statement finish, then closes the session with 57P01.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown() {
+    let mut shop = Shop::start(Backend::Sqlite).await;
+    shop.grant("read").await;
+    let c = shop.connect().await;
+    let idle = shop.connect().await;
+    let running = tokio::spawn(async move {
+        let r = c.simple_query("SELECT pg_sleep(1.5), 7").await;
+        (c, r)
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let stopping = tokio::spawn(shop.t.running.take().unwrap().stop());
+    let (c, result) = running.await.unwrap();
+    let rows = result.expect("the running statement finishes");
+    assert!(rows
+        .iter()
+        .any(|m| matches!(m, SimpleQueryMessage::Row(r) if r.get(1) == Some("7"))));
+    tokio::time::timeout(WAIT, stopping).await.unwrap().unwrap();
+    for client in [c, idle] {
+        let err = client.simple_query("SELECT 1").await.unwrap_err();
+        assert!(
+            err.is_closed() || code(&err) == Some(&SqlState::ADMIN_SHUTDOWN),
+            "{err:?}"
+        );
+    }
+    shop.db.drop_db().await;
+}
