@@ -11,6 +11,7 @@
 # BENCH_WARDEN=path/to/warden skips the build and benchmarks that binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 DURATION=${1:-10s}
 CONNECTIONS=${2:-64}
 LOW_DURATION=${3:-5s}
@@ -20,37 +21,15 @@ if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
     apt-get update -qq && apt-get install -y -qq nginx wrk >/dev/null
 fi
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
-if [ -n "${BENCH_WARDEN:-}" ]; then
-    WARDEN=$BENCH_WARDEN
-else
-    cargo build --release -q -p warden
-    WARDEN=$PWD/target/release/warden
-fi
+WARDEN=$(warden_binary)
 
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_pids
     rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
-
-# A port nothing listens on (bash's /dev/tcp fails to connect).
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-}
 
 wait_http() { # url [header]
     for _ in $(seq 1 100); do

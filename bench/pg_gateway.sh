@@ -14,6 +14,7 @@
 # BENCH_SKIP_WARDEN=1 runs only direct and pgbouncer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 DURATION=${1:-10s}
 SECONDS_EACH=${DURATION%s}
 [[ $SECONDS_EACH =~ ^[0-9]+$ ]] || { echo "duration must be whole seconds, like 10s" >&2; exit 2; }
@@ -32,41 +33,19 @@ for tool in pgbench psql createdb dropdb; do
     command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install postgresql-client)" >&2; exit 1; }
 done
 if [ "$SKIP_WARDEN" != 1 ]; then
-    if [ -n "${BENCH_WARDEN:-}" ]; then
-        WARDEN=$BENCH_WARDEN
-    else
-        cargo build --release -q -p warden
-        WARDEN=$PWD/target/release/warden
-    fi
+    WARDEN=$(warden_binary)
 fi
 
 WORK=$(mktemp -d)
 DB=warden_bench_$$_$RANDOM
 PIDS=()
 cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_pids
     dropdb -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" --if-exists --force "$DB" 2>/dev/null || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# A port nothing listens on (bash's /dev/tcp fails to connect).
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-}
 
 # Runs psql until `query` answers `expected` on 127.0.0.1:port, for at most 20 seconds.
 wait_sql() { # name port user dbname query expected

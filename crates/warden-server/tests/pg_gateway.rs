@@ -1,5 +1,6 @@
 //! The PostgreSQL gateway, driven by real clients (tokio-postgres, psql, pgbench, raw sockets)
-//! against the local PostgreSQL through a real Warden.
+//! against the local PostgreSQL through a real Warden. Tests whose subject does not touch the
+//! store run on SQLite only.
 
 #[macro_use]
 mod common;
@@ -244,7 +245,9 @@ async fn reads_writes_and_denials(backend: Backend) {
     shop.stop().await;
 }
 
-async fn transactions_abort_on_denial(backend: Backend) {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_abort_on_denial() {
+    let backend = Backend::Sqlite;
     let shop = Shop::start(backend).await;
     shop.grant("read").await;
     let mut c = shop.connect().await;
@@ -281,7 +284,9 @@ async fn transactions_abort_on_denial(backend: Backend) {
     shop.stop().await;
 }
 
-async fn logins_are_checked(backend: Backend) {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_are_checked() {
+    let backend = Backend::Sqlite;
     let shop = Shop::start(backend).await;
     shop.grant("read").await;
     let err = shop
@@ -346,7 +351,9 @@ async fn logins_are_checked(backend: Backend) {
     shop.stop().await;
 }
 
-async fn copy_listen_and_cancel(backend: Backend) {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_listen_and_cancel() {
+    let backend = Backend::Sqlite;
     use futures_util::{SinkExt, StreamExt};
     let shop = Shop::start(backend).await;
     shop.grant("read").await;
@@ -447,7 +454,9 @@ async fn until_closed(s: &mut tokio::net::TcpStream) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn hostile_messages(backend: Backend) {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_messages() {
+    let backend = Backend::Sqlite;
     let shop = Shop::start(backend).await;
     shop.grant("read").await;
     let healthy = shop.connect().await;
@@ -489,7 +498,9 @@ async fn hostile_messages(backend: Backend) {
     shop.stop().await;
 }
 
-async fn real_clients(backend: Backend) {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_clients() {
+    let backend = Backend::Sqlite;
     let shop = Shop::start(backend).await;
     shop.grant("read").await;
     // psql, over TLS (Warden's self-signed certificate), with a multi-statement query.
@@ -630,35 +641,6 @@ async fn scram_logins(backend: Backend) {
 }
 
 on_both_backends!(reads_writes_and_denials, scram_logins);
-
-mod sqlite_only {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn transactions_abort_on_denial() {
-        super::transactions_abort_on_denial(Backend::Sqlite).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn logins_are_checked() {
-        super::logins_are_checked(Backend::Sqlite).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn copy_listen_and_cancel() {
-        super::copy_listen_and_cancel(Backend::Sqlite).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn hostile_messages() {
-        super::hostile_messages(Backend::Sqlite).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn real_clients() {
-        super::real_clients(Backend::Sqlite).await
-    }
-}
 
 /// An upstream that insists on SCRAM-SHA-256 and offers TLS (a throwaway cluster of its own):
 /// Warden logs in with SCRAM over verified TLS, survives the upstream going away mid-session, and
