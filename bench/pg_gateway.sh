@@ -108,7 +108,7 @@ if [ "$SKIP_WARDEN" != 1 ]; then
     API_PORT=$(free_port)
     WARDEN_PG_PORT=$(free_port)
     (cd "$WARDEN_DIR" && WARDEN_API_ADDR=127.0.0.1:$API_PORT \
-        WARDEN_HTTP_ADDR=127.0.0.1:$(free_port) WARDEN_PG_ADDR=127.0.0.1:$WARDEN_PG_PORT \
+        WARDEN_HTTP_ADDR=127.0.0.1:$(free_port) WARDEN_POSTGRES_ADDR=127.0.0.1:$WARDEN_PG_PORT \
         exec "$WARDEN" serve --data-dir "$WARDEN_DATA_DIR" >"$WARDEN_DIR/out" 2>"$WARDEN_DIR/err") &
     WARDEN_PID=$!
     PIDS+=($WARDEN_PID)

@@ -36,7 +36,7 @@ pub struct Config {
     /// Address of the HTTP gateway.
     pub http_addr: SocketAddr,
     /// Address of the PostgreSQL gateway.
-    pub pg_addr: SocketAddr,
+    pub postgres_addr: SocketAddr,
     /// Largest request body the API accepts, in bytes.
     pub max_body_bytes: usize,
     /// Authentication settings.
@@ -202,7 +202,7 @@ impl Default for Config {
             database_url: None,
             api_addr: SocketAddr::from(([127, 0, 0, 1], 8470)),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8471)),
-            pg_addr: SocketAddr::from(([127, 0, 0, 1], 15432)),
+            postgres_addr: SocketAddr::from(([127, 0, 0, 1], 15432)),
             max_body_bytes: 64 * 1024,
             auth: AuthConfig {
                 cache_ttl: Duration::from_secs(2),
@@ -270,9 +270,9 @@ pub struct Overrides {
     /// `--http-addr`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_addr: Option<SocketAddr>,
-    /// `--pg-addr`
+    /// `--postgres-addr`
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg_addr: Option<SocketAddr>,
+    pub postgres_addr: Option<SocketAddr>,
 }
 
 /// A configuration that cannot be used; the message names the source and the key.

@@ -80,7 +80,7 @@ pub struct Running {
     /// Where the HTTP gateway listens.
     pub http_addr: SocketAddr,
     /// Where the PostgreSQL gateway listens.
-    pub pg_addr: SocketAddr,
+    pub postgres_addr: SocketAddr,
     /// The PostgreSQL gateway (for its live sessions).
     pub pg_gateway: Arc<PgGateway>,
     /// Path of the bootstrap admin token, when it was created by this start.
@@ -234,11 +234,11 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
 
     let api_listener = bind(config.api_addr).await?;
     let http_listener = bind(config.http_addr).await?;
-    let pg_listener = bind(config.pg_addr).await?;
+    let pg_listener = bind(config.postgres_addr).await?;
     let api_addr = local_addr(&api_listener, config.api_addr)?;
     let http_addr = local_addr(&http_listener, config.http_addr)?;
-    let pg_addr = local_addr(&pg_listener, config.pg_addr)?;
-    write_addresses(&config.data_dir, api_addr, http_addr, pg_addr)?;
+    let postgres_addr = local_addr(&pg_listener, config.postgres_addr)?;
+    write_addresses(&config.data_dir, api_addr, http_addr, postgres_addr)?;
 
     let (shutdown, stopped) = watch::channel(false);
     let (retention, retention_check) = (config.ledger.retention, config.ledger.retention_check);
@@ -293,7 +293,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
     Ok(Running {
         api_addr,
         http_addr,
-        pg_addr,
+        postgres_addr,
         pg_gateway: pg_gateway_handle,
         new_admin_token,
         backend: store.backend(),

@@ -544,7 +544,7 @@ async fn restart_keeps_everything(backend: Backend) {
         database_url: t.db.as_ref().map(ScratchDb::url),
         api_addr: "127.0.0.1:0".parse().unwrap(),
         http_addr: "127.0.0.1:0".parse().unwrap(),
-        pg_addr: "127.0.0.1:0".parse().unwrap(),
+        postgres_addr: "127.0.0.1:0".parse().unwrap(),
         ..Config::default()
     };
     let running = server::start(&config, t.clock.clone()).await.unwrap();

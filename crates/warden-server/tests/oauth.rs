@@ -533,7 +533,7 @@ async fn signing_key_survives_restart(backend: Backend) {
         database_url: t.db.as_ref().map(warden_testkit::ScratchDb::url),
         api_addr: "127.0.0.1:0".parse().unwrap(),
         http_addr: "127.0.0.1:0".parse().unwrap(),
-        pg_addr: "127.0.0.1:0".parse().unwrap(),
+        postgres_addr: "127.0.0.1:0".parse().unwrap(),
         ..warden_server::Config::default()
     };
     let mut t = t;

@@ -63,7 +63,7 @@ impl Shop {
         assert_eq!(s, StatusCode::CREATED, "{body}");
         t.account("svc").await;
         let key = t.key("svc").await;
-        let pg = t.running.as_ref().unwrap().pg_addr;
+        let pg = t.running.as_ref().unwrap().postgres_addr;
         Self { t, db, key, pg }
     }
 
@@ -684,7 +684,7 @@ async fn scram_and_tls_upstream() {
             .await;
         assert_eq!(s, StatusCode::CREATED, "{body}");
     }
-    let pg = t.running.as_ref().unwrap().pg_addr;
+    let pg = t.running.as_ref().unwrap().postgres_addr;
     let conninfo = |db: &str, app: &str| {
         format!(
             "host=127.0.0.1 port={} user=svc dbname={db} password={key} sslmode=disable application_name={app}",
@@ -826,7 +826,7 @@ async fn rotation_while_connected() {
     assert_eq!(s, StatusCode::CREATED);
     let info = format!(
         "host=127.0.0.1 port={} user=svc dbname=app password={key} sslmode=disable",
-        t.running.as_ref().unwrap().pg_addr.port()
+        t.running.as_ref().unwrap().postgres_addr.port()
     );
     let (before, conn) = tokio_postgres::connect(&info, NoTls).await.unwrap();
     tokio::spawn(conn);

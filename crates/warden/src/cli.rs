@@ -197,9 +197,9 @@ pub struct ServeArgs {
     /// HTTP gateway address (`/<target>/<path>`) [env: WARDEN_HTTP_ADDR] [default: 127.0.0.1:8471]
     #[arg(long, value_name = "HOST:PORT")]
     pub http_addr: Option<SocketAddr>,
-    /// PostgreSQL gateway address [env: WARDEN_PG_ADDR] [default: 127.0.0.1:15432]
+    /// PostgreSQL gateway address [env: WARDEN_POSTGRES_ADDR] [default: 127.0.0.1:15432]
     #[arg(long, value_name = "HOST:PORT")]
-    pub pg_addr: Option<SocketAddr>,
+    pub postgres_addr: Option<SocketAddr>,
 }
 
 /// How listings are printed.

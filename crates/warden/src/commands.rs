@@ -76,7 +76,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         database_url: args.database_url,
         api_addr: args.api_addr,
         http_addr: args.http_addr,
-        pg_addr: args.pg_addr,
+        postgres_addr: args.postgres_addr,
     };
     let config = Config::load(args.config.as_deref(), &overrides)?;
     let running = warden_server::server::start(&config, Arc::new(warden_core::SystemClock))
@@ -94,7 +94,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     println!("  Gateway:  http://{}/<target>/<path>", running.http_addr);
     println!(
         "  Postgres: {}  (user=<account> dbname=<target> password=<API key>)",
-        running.pg_addr
+        running.postgres_addr
     );
     println!("  Database: {where_db}");
     if let Some(path) = &running.new_admin_token {

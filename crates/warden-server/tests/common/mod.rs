@@ -45,7 +45,7 @@ impl TestServer {
             database_url: db.as_ref().map(ScratchDb::url),
             api_addr: "127.0.0.1:0".parse().unwrap(),
             http_addr: "127.0.0.1:0".parse().unwrap(),
-            pg_addr: "127.0.0.1:0".parse().unwrap(),
+            postgres_addr: "127.0.0.1:0".parse().unwrap(),
             max_body_bytes: 4096,
             ..Config::default()
         };

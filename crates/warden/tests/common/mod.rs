@@ -35,7 +35,7 @@ pub fn warden(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     cmd.env("NO_COLOR", "1");
     // Tests run servers side by side: the gateway must not default to the fixed port 8471.
     cmd.env("WARDEN_HTTP_ADDR", "127.0.0.1:0");
-    cmd.env("WARDEN_PG_ADDR", "127.0.0.1:0");
+    cmd.env("WARDEN_POSTGRES_ADDR", "127.0.0.1:0");
     for (k, v) in env {
         cmd.env(k, v);
     }
