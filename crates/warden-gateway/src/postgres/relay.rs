@@ -819,7 +819,12 @@ async fn responses<R: AsyncRead + Unpin>(
             }
             n = tokio::io::AsyncReadExt::read_buf(&mut upstream, &mut buf) => match n {
                 Ok(0) | Err(_) => {
-                    // Let the requests half say why; it is woken by this task ending.
+                    // The client is told here, since only this half writes to it; the requests
+                    // half is woken by this task ending. (When the client itself left first,
+                    // this write fails quietly.)
+                    let bye = fatal("08006", "terminating connection: the connection to the database was lost");
+                    let _ = client.write_all(&bye).await;
+                    let _ = client.shutdown().await;
                     return;
                 }
                 Ok(_) => {}
