@@ -208,30 +208,55 @@ impl LedgerWriter {
         event_id: Uuid,
         outcome: Outcome,
     ) -> Result<u64, LedgerError> {
+        self.queue_outcome(event_id, outcome).await
+    }
+
+    /// Queues the outcome of an event recorded earlier *now*, ahead of anything recorded after
+    /// this call returns (unless the queue is full), and returns a future that resolves once it
+    /// is durable. The future must be polled to completion (spawn it): a caller that gives up
+    /// takes its entry out of the batch. Front doors use this to put a session's outcome in the
+    /// same commit as its next event.
+    pub fn queue_outcome(
+        &self,
+        event_id: Uuid,
+        outcome: Outcome,
+    ) -> impl std::future::Future<Output = Result<u64, LedgerError>> + Send + 'static {
         self.submit(Item::outcome(&OutcomeRecord {
             event_id,
             seq: None,
             time: self.clock.now(),
             outcome,
         }))
-        .await
     }
 
-    async fn submit(&self, item: Item) -> Result<u64, LedgerError> {
+    /// Enqueues `item` at once when the queue has room (so entries keep the order of the calls),
+    /// and returns a future that waits for it to be durable, or until the write timeout.
+    fn submit(
+        &self,
+        item: Item,
+    ) -> impl std::future::Future<Output = Result<u64, LedgerError>> + Send + 'static {
         let (ack, done) = oneshot::channel();
-        let wait = async {
-            self.tx
-                .send(Request { item, ack })
+        let queued = self.tx.try_send(Request { item, ack });
+        let (tx, healthy, write_timeout) =
+            (self.tx.clone(), self.healthy.clone(), self.write_timeout);
+        async move {
+            let wait = async {
+                match queued {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(request)) => {
+                        tx.send(request).await.map_err(|_| LedgerError::Closed)?;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return Err(LedgerError::Closed),
+                }
+                done.await.map_err(|_| LedgerError::Closed)?
+            };
+            tokio::time::timeout(write_timeout, wait)
                 .await
-                .map_err(|_| LedgerError::Closed)?;
-            done.await.map_err(|_| LedgerError::Closed)?
-        };
-        tokio::time::timeout(self.write_timeout, wait)
-            .await
-            .map_err(|_| {
-                self.healthy.store(false, Ordering::Relaxed);
-                LedgerError::Timeout(self.write_timeout)
-            })?
+                .map_err(|_| {
+                    healthy.store(false, Ordering::Relaxed);
+                    LedgerError::Timeout(write_timeout)
+                })?
+        }
     }
 }
 
