@@ -289,6 +289,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
             let _ = job.await;
         }
         jobs::flush_usage(&app).await;
+        app.ledger.flush().await;
     });
     Ok(Running {
         api_addr,

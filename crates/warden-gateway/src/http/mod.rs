@@ -336,12 +336,7 @@ impl Drop for OutcomeRecorder {
                 u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
             ),
         };
-        let (ledger, id) = (self.gw.ledger.clone(), self.event_id);
-        tokio::spawn(async move {
-            if let Err(e) = ledger.record_outcome(id, outcome).await {
-                tracing::error!(error = %e, event_id = %id, "could not record a request's outcome");
-            }
-        });
+        self.gw.ledger.park_outcome(self.event_id, outcome);
     }
 }
 

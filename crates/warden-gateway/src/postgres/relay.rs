@@ -120,18 +120,10 @@ enum Owed {
     Sync,
 }
 
-/// How long a finished statement's outcome may wait for the session's next statement, so both
-/// share one ledger commit, before it is written on its own.
-const OUTCOME_PARK: std::time::Duration = std::time::Duration::from_millis(2);
-
 /// The queue both halves share.
 #[derive(Default)]
 struct Ledgerbook {
     owed: Mutex<VecDeque<Owed>>,
-    /// Outcomes of finished statements not yet handed to the ledger: a client's next statement
-    /// usually follows within a round trip, and queueing the outcome just before that
-    /// statement's event puts both in one commit instead of two in a row.
-    parked: Mutex<Vec<(Uuid, Outcome)>>,
     /// Serial of the last statement that completed (for statement timeouts).
     completed: AtomicU64,
     /// Signalled whenever the queue empties (for graceful shutdown).
@@ -205,8 +197,7 @@ pub async fn run(
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut responses).await;
         responses.abort();
     }
-    // Outcomes still parked, then statements the upstream never finished.
-    unpark(&gw, &book);
+    // Statements the upstream never finished.
     let unfinished: Vec<Owed> = lock(&book.owed).drain(..).collect();
     for owed in unfinished {
         if let Owed::Statement {
@@ -219,7 +210,7 @@ pub async fn run(
                 duration_us: Some(micros(started)),
                 ..Outcome::default()
             };
-            record_outcome(&gw, event_id, outcome);
+            gw.ledger.park_outcome(event_id, outcome);
         }
     }
     Ended {
@@ -685,8 +676,6 @@ impl Requests {
     /// Records an event; the session ends if the ledger cannot (fail closed).
     async fn record(&self, event: Event) -> Result<Uuid, End> {
         let id = event.id;
-        // The previous statements' outcomes go first, into the same commit.
-        unpark(&self.gw, &self.book);
         match self.gw.ledger.record(event).await {
             Ok(_) => Ok(id),
             Err(e) => Err((
@@ -751,45 +740,6 @@ fn protocol_violation(e: &WireError) -> End {
         WireError::TooLarge { .. } => ("08P01", format!("message rejected: {e}"), None),
         _ => ("08P01", format!("protocol violation: {e}"), None),
     }
-}
-
-/// Parks a finished statement's outcome (see [`Ledgerbook::parked`]); it is queued by the
-/// session's next event or after [`OUTCOME_PARK`], whichever comes first.
-fn park(gw: &Arc<PgGateway>, book: &Arc<Ledgerbook>, event_id: Uuid, outcome: Outcome) {
-    let first = {
-        let mut parked = lock(&book.parked);
-        parked.push((event_id, outcome));
-        parked.len() == 1
-    };
-    if first {
-        let (gw, book) = (gw.clone(), book.clone());
-        tokio::spawn(async move {
-            tokio::time::sleep(OUTCOME_PARK).await;
-            unpark(&gw, &book);
-        });
-    }
-}
-
-/// Queues every parked outcome with the ledger, in order.
-fn unpark(gw: &PgGateway, book: &Ledgerbook) {
-    let parked: Vec<(Uuid, Outcome)> = lock(&book.parked).drain(..).collect();
-    for (event_id, outcome) in parked {
-        let durable = gw.ledger.queue_outcome(event_id, outcome);
-        tokio::spawn(async move {
-            if let Err(e) = durable.await {
-                tracing::error!(error = %e, %event_id, "could not record a statement's outcome");
-            }
-        });
-    }
-}
-
-fn record_outcome(gw: &PgGateway, event_id: Uuid, outcome: Outcome) {
-    let ledger = gw.ledger.clone();
-    tokio::spawn(async move {
-        if let Err(e) = ledger.record_outcome(event_id, outcome).await {
-            tracing::error!(error = %e, %event_id, "could not record a statement's outcome");
-        }
-    });
 }
 
 /// Rows affected or returned, from a command tag (`SELECT 5`, `INSERT 0 3`, `UPDATE 2`…).
@@ -875,7 +825,7 @@ async fn responses<R: AsyncRead + Unpin>(
 }
 
 /// Relays one upstream message into `out`, completing what it ends.
-fn complete(gw: &Arc<PgGateway>, book: &Arc<Ledgerbook>, frame: &Frame, out: &mut BytesMut) {
+fn complete(gw: &PgGateway, book: &Ledgerbook, frame: &Frame, out: &mut BytesMut) {
     let mut owed = lock(&book.owed);
     let ends = match frame.tag {
         b'C' | b'I' | b's' | b'E' | b'Z' => parse_backend(frame).ok(),
@@ -906,7 +856,7 @@ fn complete(gw: &Arc<PgGateway>, book: &Arc<Ledgerbook>, frame: &Frame, out: &mu
                     bytes_out: Some(bytes_out),
                     duration_us: Some(micros(started)),
                 };
-                park(gw, book, event_id, outcome);
+                gw.ledger.park_outcome(event_id, outcome);
             }
         }
     };

@@ -706,12 +706,7 @@ fn record_outcome(
         duration_us: Some(micros(started)),
         ..Outcome::default()
     };
-    let ledger = gw.ledger.clone();
-    tokio::spawn(async move {
-        if let Err(e) = ledger.record_outcome(event_id, outcome).await {
-            tracing::error!(error = %e, %event_id, "could not record an outcome");
-        }
-    });
+    gw.ledger.park_outcome(event_id, outcome);
 }
 
 /// A fresh cancel key for the client, mapped to the upstream backend's.
