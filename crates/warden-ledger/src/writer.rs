@@ -170,6 +170,8 @@ pub struct LedgerWriter {
     write_timeout: Duration,
     /// Outcomes not yet queued (see [`LedgerWriter::park_outcome`]).
     parked: Arc<Mutex<Vec<OutcomeRecord>>>,
+    /// The ledger's size after the last commit by this writer.
+    committed: tokio::sync::watch::Receiver<u64>,
 }
 
 impl LedgerWriter {
@@ -178,7 +180,9 @@ impl LedgerWriter {
         let (tx, rx) = mpsc::channel(config.max_batch.saturating_mul(4).max(16));
         let healthy = Arc::new(AtomicBool::new(true));
         let write_timeout = config.write_timeout;
+        let (committed_tx, committed) = tokio::sync::watch::channel(0);
         let task = Sequencer {
+            committed: committed_tx,
             store,
             clock: clock.clone(),
             healthy: healthy.clone(),
@@ -194,7 +198,14 @@ impl LedgerWriter {
             clock,
             write_timeout,
             parked: Arc::new(Mutex::new(Vec::new())),
+            committed,
         }
+    }
+
+    /// Changes whenever this writer commits a batch, to the ledger's new size: live readers
+    /// wait on it instead of polling (other instances' commits are not seen here).
+    pub fn committed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.committed.clone()
     }
 
     /// Whether the last write succeeded.
@@ -375,6 +386,7 @@ pub async fn with_stored_hashes<T>(
 }
 
 struct Sequencer {
+    committed: tokio::sync::watch::Sender<u64>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     healthy: Arc<AtomicBool>,
@@ -420,6 +432,7 @@ impl Sequencer {
             self.healthy.store(result.is_ok(), Ordering::Relaxed);
             match result {
                 Ok(first_seq) => {
+                    self.committed.send_replace(first_seq + batch.len() as u64);
                     metrics::counter!("warden_ledger_entries_total").increment(batch.len() as u64);
                     metrics::histogram!("warden_ledger_batch_size").record(batch.len() as f64);
                     for (i, r) in batch.drain(..).enumerate() {

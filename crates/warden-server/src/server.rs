@@ -217,6 +217,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         config.pg_config(),
         Some(pg_tls),
     ));
+    let (shutdown, stopped) = watch::channel(false);
     let app = Arc::new(App {
         auth,
         policy,
@@ -230,6 +231,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         clock,
         metrics: metrics_handle(),
         pg: pg_gateway.clone(),
+        stopping: stopped.clone(),
     });
 
     let api_listener = bind(config.api_addr).await?;
@@ -240,7 +242,6 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
     let postgres_addr = local_addr(&pg_listener, config.postgres_addr)?;
     write_addresses(&config.data_dir, api_addr, http_addr, postgres_addr)?;
 
-    let (shutdown, stopped) = watch::channel(false);
     let (retention, retention_check) = (config.ledger.retention, config.ledger.retention_check);
     let rotation_check = config.postgres.rotation_check;
     let checkpoint_url = config.ledger.checkpoint_url.clone();

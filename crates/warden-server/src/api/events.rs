@@ -1,7 +1,15 @@
-//! `/v1/events`: the recorded events, oldest first, filtered and paged by sequence number.
+//! `/v1/events`: the recorded events, oldest first, filtered and paged by sequence number; and
+//! `/v1/events/stream`, the same as a live Server-Sent Events stream.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
 
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::Json;
+use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -17,8 +25,151 @@ use super::AppState;
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
 
+/// Events fetched per store query while streaming.
+const STREAM_BATCH: u32 = 200;
+/// Longest a stream waits before looking at the store again (commits by other instances sharing
+/// the database are not signalled to this one).
+const STREAM_POLL: Duration = Duration::from_millis(500);
+
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_events))
+    OpenApiRouter::new()
+        .routes(routes!(list_events))
+        .routes(routes!(stream_events))
+}
+
+/// Filters for `GET /v1/events/stream`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StreamFilter {
+    /// Only this account's (or admin's) events.
+    account: Option<String>,
+    /// Only events on this target.
+    target: Option<String>,
+    /// Only this category (`auth`, `admin`, `http`, `sql`…).
+    category: Option<String>,
+    /// Only `allow`ed or only `deny`ed actions.
+    decision: Option<String>,
+    /// Start after this sequence number (the `Last-Event-ID` header takes precedence); without
+    /// either, the stream starts with the next event recorded.
+    after: Option<u64>,
+}
+
+/// Streams events as they are recorded (Server-Sent Events): each is an `event` message whose
+/// `id` is its ledger sequence number and whose data is the event as JSON. Reconnecting with
+/// `Last-Event-ID` resumes right after that event, without a gap. An event's outcome, when it is
+/// recorded after the event is streamed, is in `GET /v1/events`.
+#[utoipa::path(get, path = "/v1/events/stream", tag = "events", params(StreamFilter),
+    responses((status = 200, content_type = "text/event-stream", description = "Server-Sent Events"),
+        (status = 400, body = Problem)))]
+async fn stream_events(
+    State(app): State<AppState>,
+    _who: AdminCaller,
+    headers: HeaderMap,
+    Query(filter): Query<StreamFilter>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let decision = match filter.decision.as_deref() {
+        None => None,
+        Some("allow") => Some(true),
+        Some("deny") => Some(false),
+        Some(other) => {
+            return Err(ApiError::Validation {
+                field: "decision".into(),
+                message: format!("`{other}` is not a decision: use allow or deny"),
+            })
+        }
+    };
+    let resume = match headers.get("last-event-id") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| ApiError::Validation {
+                    field: "Last-Event-ID".into(),
+                    message: "must be the sequence number of an event from this stream".into(),
+                })?,
+        ),
+    };
+    let after = match resume.or(filter.after) {
+        Some(seq) => Some(seq),
+        None => app.store.last_seq().await?,
+    };
+    let query = EventQuery {
+        account: filter.account,
+        target: filter.target,
+        category: filter.category,
+        since: None,
+        after_seq: after,
+        limit: STREAM_BATCH,
+    };
+    let state = Follow {
+        committed: app.ledger.committed(),
+        stopping: app.stopping.clone(),
+        app,
+        query,
+        decision,
+        pending: VecDeque::new(),
+    };
+    let stream = futures_util::stream::unfold(state, |mut s| async move {
+        let mut stopping = s.stopping.clone();
+        tokio::select! {
+            message = s.next() => Some((Ok(message), s)),
+            _ = stopping.wait_for(|stop| *stop) => None,
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// A live stream's position and what it has fetched but not yet sent.
+struct Follow {
+    app: AppState,
+    query: EventQuery,
+    decision: Option<bool>,
+    committed: tokio::sync::watch::Receiver<u64>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+    pending: VecDeque<SseEvent>,
+}
+
+impl Follow {
+    /// The next message: an event, or (when the store fails) an `error` message before retrying.
+    async fn next(&mut self) -> SseEvent {
+        loop {
+            if let Some(m) = self.pending.pop_front() {
+                return m;
+            }
+            match self.app.store.events(&self.query).await {
+                Ok(events) => {
+                    let fetched = events.len();
+                    for e in events {
+                        if let Some(seq) = e.seq {
+                            self.query.after_seq = Some(seq);
+                        }
+                        if self.decision.is_some_and(|d| d != e.decision.allowed) {
+                            continue;
+                        }
+                        let id = e.seq.map(|s| s.to_string()).unwrap_or_default();
+                        if let Ok(m) = SseEvent::default().event("event").id(id).json_data(&e) {
+                            self.pending.push_back(m);
+                        }
+                    }
+                    if fetched > 0 {
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "event stream: cannot read events");
+                    tokio::time::sleep(STREAM_POLL).await;
+                    return SseEvent::default()
+                        .event("error")
+                        .data("the event store is unavailable; retrying");
+                }
+            }
+            if let Ok(Err(_)) = tokio::time::timeout(STREAM_POLL, self.committed.changed()).await {
+                // The writer is gone (shutting down): fall back to polling.
+                tokio::time::sleep(STREAM_POLL).await;
+            }
+        }
+    }
 }
 
 /// Filters for `GET /v1/events`.

@@ -66,6 +66,9 @@ pub struct App {
     pub metrics: PrometheusHandle,
     /// The PostgreSQL gateway, for its live sessions.
     pub pg: Arc<warden_gateway::postgres::PgGateway>,
+    /// Turns true when the server is stopping: long-lived responses (event streams) end then,
+    /// so a graceful shutdown does not wait on them.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl App {
