@@ -157,6 +157,32 @@ struct Request {
     ack: oneshot::Sender<Result<u64, LedgerError>>,
 }
 
+/// Labels of `warden_events_total`: every recorded event counted per category, account, target
+/// and decision. Refused authentications are not labelled with an account: the name a failed
+/// login claims is the client's choice and would let anyone grow the metric without bound.
+fn metric_labels(e: &Event) -> [(&'static str, String); 4] {
+    let refused_login =
+        e.action.category == warden_core::event::Category::Auth && !e.decision.allowed;
+    let account = match (&e.actor.account, refused_login) {
+        (Some(a), false) => a.clone(),
+        _ => "-".to_owned(),
+    };
+    [
+        ("category", e.action.category.as_str().to_owned()),
+        ("account", account),
+        (
+            "target",
+            e.target
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |t| t.name.clone()),
+        ),
+        (
+            "decision",
+            if e.decision.allowed { "allow" } else { "deny" }.to_owned(),
+        ),
+    ]
+}
+
 /// How long a parked outcome may wait for the next event, so both share one commit, before it
 /// is written on its own.
 const OUTCOME_PARK: Duration = Duration::from_millis(2);
@@ -218,7 +244,9 @@ impl LedgerWriter {
     pub async fn record(&self, event: Event) -> Result<Receipt, LedgerError> {
         let event_id = event.id;
         self.unpark();
+        let labels = metric_labels(&event);
         let seq = self.submit(Item::event(&event)).await?;
+        metrics::counter!("warden_events_total", &labels).increment(1);
         Ok(Receipt { seq, event_id })
     }
 

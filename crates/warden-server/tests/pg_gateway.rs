@@ -237,6 +237,18 @@ async fn reads_writes_and_denials(backend: Backend) {
         e["action"]["verb"] == "session.open"
     })
     .await;
+    // Per-account, per-target counters on /metrics.
+    let (_, metrics) = common::text(&shop.t, "/metrics").await;
+    let line = |decision: &str| {
+        metrics.lines().any(|l| {
+            l.starts_with("warden_events_total{")
+                && l.contains("account=\"svc\"")
+                && l.contains("target=\"shop\"")
+                && l.contains("category=\"sql\"")
+                && l.contains(&format!("decision=\"{decision}\""))
+        })
+    };
+    assert!(line("allow") && line("deny"), "{metrics}");
     drop(c);
     shop.wait_event("for the session close", |e| {
         e["action"]["verb"] == "session.close"
