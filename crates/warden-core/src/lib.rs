@@ -41,7 +41,7 @@ pub use redact::Redactor;
 pub use seal::{SealError, Sealer};
 pub use sql_rule::{SqlClass, SqlRule};
 pub use target::{Target, TargetKind, UpstreamCredentials};
-pub use time::{Clock, ManualClock, SystemClock, Timestamp};
+pub use time::{elapsed_micros, Clock, ManualClock, SystemClock, Timestamp};
 
 /// A field of a request failed validation; `field` names it so clients can point at it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -61,6 +61,11 @@ impl Timestamp {
     }
 }
 
+/// Microseconds elapsed since `start`, for the `duration_us` of outcomes (saturating).
+pub fn elapsed_micros(start: std::time::Instant) -> u64 {
+    u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let nanos = i128::from(self.0) * 1_000;

@@ -160,26 +160,23 @@ struct Request {
 /// Labels of `warden_events_total`: every recorded event counted per category, account, target
 /// and decision. Refused authentications are not labelled with an account: the name a failed
 /// login claims is the client's choice and would let anyone grow the metric without bound.
-fn metric_labels(e: &Event) -> [(&'static str, String); 4] {
+fn metric_labels(e: &Event) -> Vec<metrics::Label> {
     let refused_login =
         e.action.category == warden_core::event::Category::Auth && !e.decision.allowed;
     let account = match (&e.actor.account, refused_login) {
         (Some(a), false) => a.clone(),
         _ => "-".to_owned(),
     };
-    [
-        ("category", e.action.category.as_str().to_owned()),
-        ("account", account),
-        (
-            "target",
-            e.target
-                .as_ref()
-                .map_or_else(|| "-".to_owned(), |t| t.name.clone()),
-        ),
-        (
-            "decision",
-            if e.decision.allowed { "allow" } else { "deny" }.to_owned(),
-        ),
+    let target = e
+        .target
+        .as_ref()
+        .map_or_else(|| "-".to_owned(), |t| t.name.clone());
+    let decision = if e.decision.allowed { "allow" } else { "deny" };
+    vec![
+        metrics::Label::new("category", e.action.category.as_str()),
+        metrics::Label::new("account", account),
+        metrics::Label::new("target", target),
+        metrics::Label::new("decision", decision),
     ]
 }
 
@@ -246,7 +243,7 @@ impl LedgerWriter {
         self.unpark();
         let labels = metric_labels(&event);
         let seq = self.submit(Item::event(&event)).await?;
-        metrics::counter!("warden_events_total", &labels).increment(1);
+        metrics::counter!("warden_events_total", labels).increment(1);
         Ok(Receipt { seq, event_id })
     }
 

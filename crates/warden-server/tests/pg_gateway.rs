@@ -68,16 +68,7 @@ impl Shop {
     }
 
     async fn grant(&self, allow: &str) -> String {
-        let (s, body) = self
-            .t
-            .post(
-                "/v1/grants",
-                &self.t.admin,
-                json!({"account": "svc", "target": "shop", "allow": allow}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{body}");
-        body["id"].as_str().unwrap().to_owned()
+        grant(&self.t, "shop", allow).await
     }
 
     fn conninfo(&self, user: &str, password: &str) -> String {
@@ -96,10 +87,7 @@ impl Shop {
         user: &str,
         password: &str,
     ) -> Result<Client, tokio_postgres::Error> {
-        let (client, connection) =
-            tokio_postgres::connect(&self.conninfo(user, password), NoTls).await?;
-        tokio::spawn(connection);
-        Ok(client)
+        pg_connect(self.pg, user, "shop", password, "pg-test").await
     }
 
     /// `sql` events, waiting until `pred` holds for one of them.
@@ -122,6 +110,68 @@ impl Shop {
         self.t.stop().await;
         self.db.drop_db().await;
     }
+}
+
+/// Grants `svc` the rule `allow` on `target`, returning the grant's id.
+async fn grant(t: &TestServer, target: &str, allow: &str) -> String {
+    let (s, body) = t
+        .post(
+            "/v1/grants",
+            &t.admin,
+            json!({"account": "svc", "target": target, "allow": allow}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+/// Connects to Warden's PostgreSQL gateway at `pg` (plaintext: the client is on loopback).
+async fn pg_connect(
+    pg: SocketAddr,
+    user: &str,
+    dbname: &str,
+    password: &str,
+    application: &str,
+) -> Result<Client, tokio_postgres::Error> {
+    let info = format!(
+        "host=127.0.0.1 port={} user={user} dbname={dbname} password={password} sslmode=disable application_name={application}",
+        pg.port()
+    );
+    let (client, connection) = tokio_postgres::connect(&info, NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+/// A throwaway cluster (SCRAM only, TLS with its own CA) with role `app` (password `password`)
+/// owning database `appdb`.
+async fn app_cluster(password: &str) -> warden_testkit::PgCluster {
+    let cluster = warden_testkit::PgCluster::start().await;
+    cluster.create_role("app", password).await;
+    cluster.create_database("appdb", "app").await;
+    cluster
+}
+
+/// Registers `appdb` of `cluster` as target `name`, logging in as `login` (`role:password`) and
+/// trusting `ca`; `extra` fields are added to the request. Returns the target as shown.
+async fn cluster_target(
+    t: &TestServer,
+    cluster: &warden_testkit::PgCluster,
+    name: &str,
+    login: &str,
+    ca: Option<&str>,
+    extra: Value,
+) -> Value {
+    let mut body = json!({
+        "name": name, "kind": "postgres",
+        "upstream": format!("postgres://localhost:{}/appdb", cluster.port()),
+        "basic_auth": login, "ca_bundle": ca,
+    });
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let (s, shown) = t.post("/v1/targets", &t.admin, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{shown}");
+    shown
 }
 
 fn sql_of(e: &Value) -> &str {
@@ -659,9 +709,7 @@ on_both_backends!(reads_writes_and_denials, scram_logins);
 /// live sessions can be listed and killed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scram_and_tls_upstream() {
-    let cluster = warden_testkit::PgCluster::start().await;
-    cluster.create_role("app", "app-secret-pw").await;
-    cluster.create_database("appdb", "app").await;
+    let cluster = app_cluster("app-secret-pw").await;
     cluster
         .client("appdb")
         .await
@@ -669,56 +717,21 @@ async fn scram_and_tls_upstream() {
         .await
         .unwrap();
     let t = TestServer::start(Backend::Sqlite).await;
-    let upstream = format!("postgres://localhost:{}/appdb", cluster.port());
     for (name, login, ca) in [
         ("secure", "app:app-secret-pw", Some(cluster.ca_pem())),
         ("wrongpw", "app:not-the-password", Some(cluster.ca_pem())),
         ("untrusted", "app:app-secret-pw", None),
     ] {
-        let (s, body) = t
-            .post(
-                "/v1/targets",
-                &t.admin,
-                json!({"name": name, "kind": "postgres", "upstream": upstream, "basic_auth": login, "ca_bundle": ca}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{body}");
+        cluster_target(&t, &cluster, name, login, ca, json!({})).await;
     }
     t.account("svc").await;
     let key = t.key("svc").await;
     for target in ["secure", "wrongpw", "untrusted"] {
-        let (s, body) = t
-            .post(
-                "/v1/grants",
-                &t.admin,
-                json!({"account": "svc", "target": target, "allow": "read"}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{body}");
+        grant(&t, target, "read").await;
     }
     let pg = t.running.as_ref().unwrap().postgres_addr;
-    let conninfo = |db: &str, app: &str| {
-        format!(
-            "host=127.0.0.1 port={} user=svc dbname={db} password={key} sslmode=disable application_name={app}",
-            pg.port()
-        )
-    };
-    let connect_as = |db: &'static str, app: &'static str| {
-        let info = conninfo(db, app);
-        async move {
-            let (c, conn) = tokio_postgres::connect(&info, NoTls).await?;
-            tokio::spawn(conn);
-            Ok::<_, tokio_postgres::Error>(c)
-        }
-    };
-    let connect = |db: &'static str| {
-        let info = conninfo(db, "pg-test");
-        async move {
-            let (c, conn) = tokio_postgres::connect(&info, NoTls).await?;
-            tokio::spawn(conn);
-            Ok::<_, tokio_postgres::Error>(c)
-        }
-    };
+    let connect_as = |db: &'static str, app: &'static str| pg_connect(pg, "svc", db, &key, app);
+    let connect = |db: &'static str| pg_connect(pg, "svc", db, &key, "pg-test");
 
     let c = connect("secure").await.unwrap();
     let row = c
@@ -812,36 +825,15 @@ async fn scram_and_tls_upstream() {
 /// sessions use the new password, the old password no longer logs in, and it is an admin event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_while_connected() {
-    let cluster = warden_testkit::PgCluster::start().await;
-    cluster.create_role("app", "first-password").await;
-    cluster.create_database("appdb", "app").await;
+    let cluster = app_cluster("first-password").await;
     let t = TestServer::start(Backend::Sqlite).await;
-    let upstream = format!("postgres://localhost:{}/appdb", cluster.port());
-    let (s, body) = t
-        .post(
-            "/v1/targets",
-            &t.admin,
-            json!({"name": "app", "kind": "postgres", "upstream": upstream,
-                   "basic_auth": "app:first-password", "ca_bundle": cluster.ca_pem()}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let ca = Some(cluster.ca_pem());
+    cluster_target(&t, &cluster, "app", "app:first-password", ca, json!({})).await;
     t.account("svc").await;
     let key = t.key("svc").await;
-    let (s, _) = t
-        .post(
-            "/v1/grants",
-            &t.admin,
-            json!({"account": "svc", "target": "app", "allow": "read"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED);
-    let info = format!(
-        "host=127.0.0.1 port={} user=svc dbname=app password={key} sslmode=disable",
-        t.running.as_ref().unwrap().postgres_addr.port()
-    );
-    let (before, conn) = tokio_postgres::connect(&info, NoTls).await.unwrap();
-    tokio::spawn(conn);
+    grant(&t, "app", "read").await;
+    let pg = t.running.as_ref().unwrap().postgres_addr;
+    let before = pg_connect(pg, "svc", "app", &key, "pg-test").await.unwrap();
     before.simple_query("SELECT 1").await.unwrap();
 
     let (s, body) = t.post("/v1/targets/app/rotate", &t.admin, json!({})).await;
@@ -851,8 +843,7 @@ async fn rotation_while_connected() {
 
     // The open session is still there; a new one logs in with the new password.
     before.simple_query("SELECT 1").await.unwrap();
-    let (after, conn) = tokio_postgres::connect(&info, NoTls).await.unwrap();
-    tokio::spawn(conn);
+    let after = pg_connect(pg, "svc", "app", &key, "pg-test").await.unwrap();
     after.simple_query("SELECT 1").await.unwrap();
     // The old password is dead upstream.
     let old = cluster.role_url("app", "first-password", "appdb");
@@ -868,15 +859,7 @@ async fn rotation_while_connected() {
         .contains("first-password"));
 
     // A rotation that cannot log in fails, and nothing changes.
-    let (s, _) = t
-        .post(
-            "/v1/targets",
-            &t.admin,
-            json!({"name": "broken", "kind": "postgres", "upstream": format!("postgres://localhost:{}/appdb", cluster.port()),
-                   "basic_auth": "app:wrong", "ca_bundle": cluster.ca_pem()}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED);
+    cluster_target(&t, &cluster, "broken", "app:wrong", ca, json!({})).await;
     let (s, body) = t
         .post("/v1/targets/broken/rotate", &t.admin, json!({}))
         .await;
@@ -917,24 +900,20 @@ async fn timeouts_and_limits() {
 /// A target with a `rotation_period` is rotated by Warden itself when the period has passed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_rotation() {
-    let cluster = warden_testkit::PgCluster::start().await;
-    cluster.create_role("app", "first-password").await;
-    cluster.create_database("appdb", "app").await;
+    let cluster = app_cluster("first-password").await;
     let t = TestServer::start_with(Backend::Sqlite, |c| {
         c.postgres.rotation_check = Duration::from_millis(200);
     })
     .await;
-    let (s, body) = t
-        .post(
-            "/v1/targets",
-            &t.admin,
-            json!({"name": "app", "kind": "postgres",
-                   "upstream": format!("postgres://localhost:{}/appdb", cluster.port()),
-                   "basic_auth": "app:first-password", "ca_bundle": cluster.ca_pem(),
-                   "rotation_period": "1h"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let body = cluster_target(
+        &t,
+        &cluster,
+        "app",
+        "app:first-password",
+        Some(cluster.ca_pem()),
+        json!({"rotation_period": "1h"}),
+    )
+    .await;
     assert_eq!(body["rotation_period"], "1h");
     assert!(body["next_rotation"].is_string());
     tokio::time::sleep(Duration::from_millis(600)).await;

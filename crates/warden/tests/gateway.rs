@@ -7,7 +7,6 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use common::*;
@@ -49,11 +48,6 @@ fn upstream() -> (String, Arc<Mutex<Vec<String>>>) {
         }
     });
     (format!("http://{addr}"), seen)
-}
-
-fn addresses(cwd: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(cwd.join("warden-data/addresses.json")).unwrap())
-        .unwrap()
 }
 
 #[test]

@@ -4,18 +4,11 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use serde_json::Value;
 use warden_testkit::ScratchDb;
-
-fn addresses(cwd: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(cwd.join("warden-data/addresses.json")).unwrap())
-        .unwrap()
-}
 
 fn psql(port: &str, key: &str, sql: &str) -> Command {
     let mut cmd = Command::new("psql");

@@ -33,7 +33,7 @@ use http::header;
 use ipnet::IpNet;
 use uuid::Uuid;
 use warden_core::event::{Action, Actor, Category, Decision, Event, Outcome, Source, TargetRef};
-use warden_core::{decide_http, Clock, Redactor};
+use warden_core::{decide_http, elapsed_micros, Clock, Redactor};
 use warden_ledger::LedgerWriter;
 
 pub use problem::GatewayError;
@@ -154,7 +154,7 @@ impl Call {
     }
 
     fn elapsed_us(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX)
+        elapsed_micros(self.started)
     }
 }
 
@@ -332,9 +332,7 @@ impl Drop for OutcomeRecorder {
             rows: None,
             bytes_in: Some(self.bytes_in.load(Ordering::Relaxed)),
             bytes_out: Some(self.bytes_out.load(Ordering::Relaxed)),
-            duration_us: Some(
-                u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
-            ),
+            duration_us: Some(elapsed_micros(self.started)),
         };
         self.gw.ledger.park_outcome(self.event_id, outcome);
     }

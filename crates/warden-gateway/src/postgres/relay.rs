@@ -23,13 +23,13 @@ use tokio::sync::{mpsc, watch, Notify};
 use uuid::Uuid;
 use warden_core::event::{Action, Actor, Category, Decision, Event, Outcome, Source, TargetRef};
 use warden_core::sql_rule::SqlClass;
-use warden_core::{decide_sql, SqlDecision};
+use warden_core::{decide_sql, elapsed_micros, SqlDecision};
 use warden_pgwire::{
     build, parse_backend, parse_frontend, Backend, ErrorFields, Frame, Frontend, WireError,
 };
 use warden_sql::Statement;
 
-use super::session::{fatal, micros};
+use super::session::fatal;
 use super::upstream::{BoxIo, Upstream};
 use super::{lock, CancelTarget, PgGateway};
 use crate::auth::{AuthFailure, Principal};
@@ -207,7 +207,7 @@ pub async fn run(
             let outcome = Outcome {
                 status: "08006".to_owned(),
                 error: Some(reason.clone()),
-                duration_us: Some(micros(started)),
+                duration_us: Some(elapsed_micros(started)),
                 ..Outcome::default()
             };
             gw.ledger.park_outcome(event_id, outcome);
@@ -854,7 +854,7 @@ fn complete(gw: &PgGateway, book: &Ledgerbook, frame: &Frame, out: &mut BytesMut
                     rows,
                     bytes_in: Some(bytes_in),
                     bytes_out: Some(bytes_out),
-                    duration_us: Some(micros(started)),
+                    duration_us: Some(elapsed_micros(started)),
                 };
                 gw.ledger.park_outcome(event_id, outcome);
             }

@@ -16,7 +16,7 @@ use warden_core::event::{
     Action, Actor, ActorKind, AuthMethod, Category, Decision, Event, Outcome, Source, TargetRef,
 };
 use warden_core::grant::Rule;
-use warden_core::TargetKind;
+use warden_core::{elapsed_micros, TargetKind};
 use warden_pgwire::{
     build, decode_startup, parse_password, parse_sasl_initial, read_frame, ErrorFields,
     ScramServer, Startup, Verifier, WireError,
@@ -681,16 +681,12 @@ async fn open(
         rows: None,
         bytes_in: Some(ended.bytes_in),
         bytes_out: Some(ended.bytes_out),
-        duration_us: Some(micros(started)),
+        duration_us: Some(elapsed_micros(started)),
     });
     close.action.detail = Some(serde_json::json!({ "statements": ended.statements }));
     if let Err(e) = gw.ledger.record(close).await {
         tracing::error!(error = %e, session = %session_id, "could not record a session's close");
     }
-}
-
-pub(super) fn micros(since: Instant) -> u64 {
-    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 fn record_outcome(
@@ -703,7 +699,7 @@ fn record_outcome(
     let outcome = Outcome {
         status: status.to_owned(),
         error,
-        duration_us: Some(micros(started)),
+        duration_us: Some(elapsed_micros(started)),
         ..Outcome::default()
     };
     gw.ledger.park_outcome(event_id, outcome);

@@ -119,7 +119,7 @@ impl App {
                 Err(e) => e.slug().to_owned(),
             },
             error: result.as_ref().err().map(ToString::to_string),
-            duration_us: Some(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)),
+            duration_us: Some(warden_core::elapsed_micros(started)),
             ..Outcome::default()
         };
         if let Err(e) = self.ledger.record_outcome(receipt.event_id, outcome).await {

@@ -412,3 +412,9 @@ pub fn secret_part<'a>(key: &'a str, key_id: &str) -> &'a str {
     );
     secret
 }
+
+/// The addresses a server in `cwd` bound (`warden-data/addresses.json`).
+pub fn addresses(cwd: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(cwd.join("warden-data/addresses.json")).unwrap())
+        .unwrap()
+}
