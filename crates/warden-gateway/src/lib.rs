@@ -22,3 +22,22 @@ pub mod policy;
 pub mod postgres;
 pub mod tls;
 pub mod token;
+
+use std::sync::Arc;
+
+/// What every front door shares: who is calling ([`auth::Authenticator`]), what they may do
+/// ([`policy::Policy`]), where actions are recorded, the clock, and the keyed hash for sensitive
+/// values. Cheap to clone.
+#[derive(Clone)]
+pub struct FrontDoor {
+    /// Verifies credentials.
+    pub auth: Arc<auth::Authenticator>,
+    /// Targets and grants.
+    pub policy: Arc<policy::Policy>,
+    /// The one ledger writer.
+    pub ledger: warden_ledger::LedgerWriter,
+    /// Where "now" comes from.
+    pub clock: Arc<dyn warden_core::Clock>,
+    /// Hashes sensitive values (query parameters, bind parameters).
+    pub redactor: warden_core::Redactor,
+}

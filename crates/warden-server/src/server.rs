@@ -199,24 +199,16 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         sealer.clone(),
         config.auth.cache_ttl,
     ));
-    let gateway = Arc::new(HttpGateway::new(
-        auth.clone(),
-        policy.clone(),
-        ledger.clone(),
-        clock.clone(),
-        redactor.clone(),
-        config.gateway.http_config(),
-    ));
+    let door = warden_gateway::FrontDoor {
+        auth: auth.clone(),
+        policy: policy.clone(),
+        ledger: ledger.clone(),
+        clock: clock.clone(),
+        redactor: redactor.clone(),
+    };
+    let gateway = Arc::new(HttpGateway::new(door.clone(), config.gateway.http_config()));
     let pg_tls = pg_tls_config(config)?;
-    let pg_gateway = Arc::new(PgGateway::new(
-        auth.clone(),
-        policy.clone(),
-        ledger.clone(),
-        clock.clone(),
-        redactor.clone(),
-        config.pg_config(),
-        Some(pg_tls),
-    ));
+    let pg_gateway = Arc::new(PgGateway::new(door, config.pg_config(), Some(pg_tls)));
     let (shutdown, stopped) = watch::channel(false);
     let app = Arc::new(App {
         auth,

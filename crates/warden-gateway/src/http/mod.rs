@@ -33,13 +33,12 @@ use http::header;
 use ipnet::IpNet;
 use uuid::Uuid;
 use warden_core::event::{Action, Actor, Category, Decision, Event, Outcome, Source, TargetRef};
-use warden_core::{decide_http, elapsed_micros, Clock, Redactor};
-use warden_ledger::LedgerWriter;
+use warden_core::{decide_http, elapsed_micros, Redactor};
 
 pub use problem::GatewayError;
 
-use crate::auth::{self, AuthFailure, Authenticator, Principal};
-use crate::policy::Policy;
+use crate::auth::{self, AuthFailure, Principal};
+use crate::FrontDoor;
 use body::Counted;
 use forward::WARDEN_KEY_HEADER;
 use upstream::Upstreams;
@@ -61,35 +60,20 @@ pub struct HttpGatewayConfig {
 
 /// The HTTP gateway's shared state.
 pub struct HttpGateway {
-    auth: Arc<Authenticator>,
-    policy: Arc<Policy>,
-    ledger: LedgerWriter,
-    clock: Arc<dyn Clock>,
-    redactor: Redactor,
+    door: FrontDoor,
     config: HttpGatewayConfig,
     upstreams: Upstreams,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
 }
 
 impl HttpGateway {
-    /// A gateway over the shared authenticator, policy cache and ledger.
-    pub fn new(
-        auth: Arc<Authenticator>,
-        policy: Arc<Policy>,
-        ledger: LedgerWriter,
-        clock: Arc<dyn Clock>,
-        redactor: Redactor,
-        config: HttpGatewayConfig,
-    ) -> Self {
+    /// A gateway over the shared front-door state.
+    pub fn new(door: FrontDoor, config: HttpGatewayConfig) -> Self {
         let limiter = config
             .rate_limit
             .map(|n| RateLimiter::keyed(Quota::per_second(n).allow_burst(n)));
         Self {
-            auth,
-            policy,
-            ledger,
-            clock,
-            redactor,
+            door,
             upstreams: Upstreams::new(config.connect_timeout),
             limiter,
             config,
@@ -135,7 +119,7 @@ struct Call {
 impl Call {
     fn event(&self, gw: &HttpGateway, actor: Actor, decision: Decision) -> Event {
         let mut e = Event::new(
-            gw.clock.now(),
+            gw.door.clock.now(),
             actor,
             self.source.clone(),
             Action {
@@ -167,7 +151,7 @@ async fn refuse(gw: &HttpGateway, call: &Call, actor: Actor, error: GatewayError
         duration_us: Some(call.elapsed_us()),
         ..Outcome::default()
     });
-    match gw.ledger.record(event).await {
+    match gw.door.ledger.record(event).await {
         Ok(_) => error.into_response(),
         Err(e) => GatewayError::Ledger(e.to_string()).into_response(),
     }
@@ -207,14 +191,14 @@ async fn handle(
         query: req
             .uri()
             .query()
-            .map(|q| redact_query(q, &gw.config.sensitive_params, &gw.redactor)),
+            .map(|q| redact_query(q, &gw.config.sensitive_params, &gw.door.redactor)),
         target: None,
         started: Instant::now(),
     };
 
     // 1. Who is calling.
     let presented = auth::bearer(headers, Some(WARDEN_KEY_HEADER));
-    let principal = match gw.auth.authenticate(presented.as_deref()).await {
+    let principal = match gw.door.auth.authenticate(presented.as_deref()).await {
         Ok(Principal::Service(s)) => s,
         Ok(Principal::Admin(a)) => {
             return refuse(&gw, &call, a.actor(), GatewayError::AdminToken).await;
@@ -231,7 +215,7 @@ async fn handle(
                 status: "401".to_owned(),
                 ..Outcome::default()
             });
-            return match gw.ledger.record(event).await {
+            return match gw.door.ledger.record(event).await {
                 Ok(_) => GatewayError::Unauthorized.into_response(),
                 Err(e) => GatewayError::Ledger(e.to_string()).into_response(),
             };
@@ -247,7 +231,7 @@ async fn handle(
         return refuse(&gw, &call, actor, GatewayError::DotSegment).await;
     }
     let (target_name, below) = (target_name.to_owned(), below.to_owned());
-    let resolved = match gw.policy.target(&target_name).await {
+    let resolved = match gw.door.policy.target(&target_name).await {
         Ok(Some(t)) if t.target.kind == warden_core::TargetKind::Http => t,
         Ok(_) => return refuse(&gw, &call, actor, GatewayError::UnknownTarget(target_name)).await,
         Err(e) => {
@@ -269,26 +253,31 @@ async fn handle(
     }
 
     // 4. May it.
-    let grants = match gw.policy.grants(&principal.account, &target_name).await {
+    let grants = match gw
+        .door
+        .policy
+        .grants(&principal.account, &target_name)
+        .await
+    {
         Ok(g) => g,
         Err(e) => {
             tracing::error!(error = %e, "cannot read grants");
             return GatewayError::Unavailable.into_response();
         }
     };
-    let now = gw.clock.now();
+    let now = gw.door.clock.now();
     let decision = decide_http(grants.iter(), &call.method, &below, now);
     if !decision.allowed {
         let reason = decision.reason.clone().unwrap_or_default();
         return refuse(&gw, &call, actor, GatewayError::Forbidden(reason)).await;
     }
     if let Some(id) = &decision.grant_id {
-        gw.policy.note_grant_use(id, now);
+        gw.door.policy.note_grant_use(id, now);
     }
 
     // 5. On the ledger first.
     let event = call.event(&gw, actor, decision);
-    let receipt = match gw.ledger.record(event).await {
+    let receipt = match gw.door.ledger.record(event).await {
         Ok(r) => r,
         Err(e) => return GatewayError::Ledger(e.to_string()).into_response(),
     };
@@ -334,7 +323,7 @@ impl Drop for OutcomeRecorder {
             bytes_out: Some(self.bytes_out.load(Ordering::Relaxed)),
             duration_us: Some(elapsed_micros(self.started)),
         };
-        self.gw.ledger.park_outcome(self.event_id, outcome);
+        self.gw.door.ledger.park_outcome(self.event_id, outcome);
     }
 }
 

@@ -35,14 +35,12 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use uuid::Uuid;
-use warden_core::{Clock, Redactor, Timestamp};
-use warden_ledger::LedgerWriter;
+use warden_core::{Redactor, Timestamp};
 
 pub use rotate::RotateError;
 pub use warden_pgwire::DEFAULT_MAX_MESSAGE;
 
-use crate::auth::Authenticator;
-use crate::policy::Policy;
+use crate::FrontDoor;
 
 /// How database clients prove who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,11 +130,7 @@ struct CancelTarget {
 
 /// The PostgreSQL gateway's shared state.
 pub struct PgGateway {
-    auth: Arc<Authenticator>,
-    policy: Arc<Policy>,
-    ledger: LedgerWriter,
-    clock: Arc<dyn Clock>,
-    redactor: Redactor,
+    door: FrontDoor,
     config: PgGatewayConfig,
     tls: Option<Arc<rustls::ServerConfig>>,
     sessions: Mutex<HashMap<Uuid, LiveSession>>,
@@ -153,20 +147,12 @@ impl PgGateway {
     /// A gateway over the shared authenticator, policy cache and ledger; `tls` answers clients'
     /// `SSLRequest` (without it they are told TLS is unavailable).
     pub fn new(
-        auth: Arc<Authenticator>,
-        policy: Arc<Policy>,
-        ledger: LedgerWriter,
-        clock: Arc<dyn Clock>,
-        redactor: Redactor,
+        door: FrontDoor,
         config: PgGatewayConfig,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Self {
         Self {
-            auth,
-            policy,
-            ledger,
-            clock,
-            redactor,
+            door,
             config,
             tls,
             sessions: Mutex::new(HashMap::new()),

@@ -210,7 +210,7 @@ pub async fn run(
                 duration_us: Some(elapsed_micros(started)),
                 ..Outcome::default()
             };
-            gw.ledger.park_outcome(event_id, outcome);
+            gw.door.ledger.park_outcome(event_id, outcome);
         }
     }
     Ended {
@@ -383,7 +383,7 @@ impl Requests {
                 }
                 let hashed = params
                     .iter()
-                    .map(|p| p.as_ref().map(|v| self.gw.redactor.hash(v)))
+                    .map(|p| p.as_ref().map(|v| self.gw.door.redactor.hash(v)))
                     .collect();
                 self.portals.insert(
                     portal.to_owned(),
@@ -554,9 +554,10 @@ impl Requests {
 
     async fn decide(&self, statement: &Statement) -> Result<SqlDecision, End> {
         let verdict = match &self.ctx.credential {
-            SessionCredential::Presented(p) => self.gw.auth.authenticate(Some(p)).await,
+            SessionCredential::Presented(p) => self.gw.door.auth.authenticate(Some(p)).await,
             SessionCredential::Proven(key_id) => self
                 .gw
+                .door
                 .auth
                 .authenticate_proven(key_id)
                 .await
@@ -587,6 +588,7 @@ impl Requests {
         }
         let grants = self
             .gw
+            .door
             .policy
             .grants(&self.ctx.account, &self.ctx.target.name)
             .await
@@ -603,13 +605,13 @@ impl Requests {
             .iter()
             .map(|(c, t)| (*c, t.as_ref().map(|(s, n)| (s.as_str(), n.as_str()))))
             .collect();
-        Ok(decide_sql(grants.iter(), &refs, self.gw.clock.now()))
+        Ok(decide_sql(grants.iter(), &refs, self.gw.door.clock.now()))
     }
 
     fn note_use(&self, d: &SqlDecision) {
-        let now = self.gw.clock.now();
+        let now = self.gw.door.clock.now();
         for id in &d.used {
-            self.gw.policy.note_grant_use(id, now);
+            self.gw.door.policy.note_grant_use(id, now);
         }
     }
 
@@ -657,7 +659,7 @@ impl Requests {
             detail["params"] = serde_json::json!(params);
         }
         let mut e = Event::new(
-            self.gw.clock.now(),
+            self.gw.door.clock.now(),
             self.ctx.actor.clone(),
             self.ctx.source.clone(),
             Action {
@@ -676,7 +678,7 @@ impl Requests {
     /// Records an event; the session ends if the ledger cannot (fail closed).
     async fn record(&self, event: Event) -> Result<Uuid, End> {
         let id = event.id;
-        match self.gw.ledger.record(event).await {
+        match self.gw.door.ledger.record(event).await {
             Ok(_) => Ok(id),
             Err(e) => Err((
                 "57P03",
@@ -856,7 +858,7 @@ fn complete(gw: &PgGateway, book: &Ledgerbook, frame: &Frame, out: &mut BytesMut
                     bytes_out: Some(bytes_out),
                     duration_us: Some(elapsed_micros(started)),
                 };
-                gw.ledger.park_outcome(event_id, outcome);
+                gw.door.ledger.park_outcome(event_id, outcome);
             }
         }
     };

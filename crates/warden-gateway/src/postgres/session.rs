@@ -296,7 +296,7 @@ async fn login(
     };
     let record_failure = |actor: Actor, reason: String| {
         let mut e = Event::new(
-            gw.clock.now(),
+            gw.door.clock.now(),
             actor,
             source.clone(),
             Action {
@@ -317,12 +317,13 @@ async fn login(
     let (verdict, credential) = match gw.config.password_auth {
         PasswordAuth::Cleartext => {
             let password = cleartext(stream, buf).await?;
-            let verdict = gw.auth.authenticate(Some(&password)).await;
+            let verdict = gw.door.auth.authenticate(Some(&password)).await;
             (verdict, SessionCredential::Presented(password))
         }
         PasswordAuth::ScramSha256 => match scram(gw, stream, buf, &account).await? {
             Ok(key_id) => {
                 let verdict = gw
+                    .door
                     .auth
                     .authenticate_proven(&key_id)
                     .await
@@ -410,7 +411,7 @@ async fn scram(
             format!("SASL mechanism {mechanism} is not supported; use SCRAM-SHA-256"),
         ));
     }
-    let salt = super::scram_salt(&gw.redactor, account);
+    let salt = super::scram_salt(&gw.door.redactor, account);
     let (server, server_first) = ScramServer::start(
         &first,
         &salt,
@@ -422,7 +423,7 @@ async fn scram(
     build::auth_sasl_continue(&server_first, &mut out);
     stream.write_all(&out).await.map_err(WireError::from)?;
     let client_final = password_message(stream, buf).await?;
-    let candidates = match gw.auth.scram_candidates(account).await {
+    let candidates = match gw.door.auth.scram_candidates(account).await {
         Ok(c) => c,
         Err(AuthFailure::Store(e)) => {
             tracing::error!(error = %e, "credential store unavailable");
@@ -451,7 +452,7 @@ async fn scram(
 /// Records an event, refusing the connection if the ledger cannot (fail closed).
 async fn record(gw: &PgGateway, event: Event) -> Result<Uuid, Refusal> {
     let id = event.id;
-    gw.ledger.record(event).await.map_err(|e| {
+    gw.door.ledger.record(event).await.map_err(|e| {
         Refusal::new(
             "57P03",
             format!("Warden's audit ledger cannot record this session: {e}"),
@@ -492,7 +493,7 @@ async fn open(
     };
     let event = |verb: &str, decision: Decision| {
         let mut e = Event::new(
-            gw.clock.now(),
+            gw.door.clock.now(),
             actor.clone(),
             source.clone(),
             Action {
@@ -510,7 +511,7 @@ async fn open(
 
     // May this account open a session on this target at all?
     let refusal = async {
-        let resolved = match gw.policy.target(&target_name).await {
+        let resolved = match gw.door.policy.target(&target_name).await {
             Ok(Some(t)) if t.target.kind == TargetKind::Postgres => t,
             Ok(_) => {
                 return Err(Refusal::new(
@@ -527,11 +528,12 @@ async fn open(
             }
         };
         let grants = gw
+            .door
             .policy
             .grants(&principal.account, &target_name)
             .await
             .map_err(|_| Refusal::new("57P03", "Warden cannot read its grants right now"))?;
-        let now = gw.clock.now();
+        let now = gw.door.clock.now();
         if !grants
             .iter()
             .any(|g| matches!(g.rule, Rule::Sql(_)) && g.is_active(now))
@@ -649,7 +651,7 @@ async fn open(
                 target: target_name.clone(),
                 client: peer.to_string(),
                 application: source.user_agent.clone(),
-                started_at: gw.clock.now(),
+                started_at: gw.door.clock.now(),
                 statements: 0,
             },
             statements: statements.clone(),
@@ -684,7 +686,7 @@ async fn open(
         duration_us: Some(elapsed_micros(started)),
     });
     close.action.detail = Some(serde_json::json!({ "statements": ended.statements }));
-    if let Err(e) = gw.ledger.record(close).await {
+    if let Err(e) = gw.door.ledger.record(close).await {
         tracing::error!(error = %e, session = %session_id, "could not record a session's close");
     }
 }
@@ -702,7 +704,7 @@ fn record_outcome(
         duration_us: Some(elapsed_micros(started)),
         ..Outcome::default()
     };
-    gw.ledger.park_outcome(event_id, outcome);
+    gw.door.ledger.park_outcome(event_id, outcome);
 }
 
 /// A fresh cancel key for the client, mapped to the upstream backend's.
