@@ -141,6 +141,8 @@ pub enum Category {
     K8s,
     /// Changes made through the control-plane API.
     Admin,
+    /// Alerts raised by detection, and their acknowledgement and resolution.
+    Alert,
 }
 
 impl Category {
@@ -152,6 +154,7 @@ impl Category {
             Self::Sql => "sql",
             Self::K8s => "k8s",
             Self::Admin => "admin",
+            Self::Alert => "alert",
         }
     }
 }

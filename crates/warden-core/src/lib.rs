@@ -1,6 +1,7 @@
 //! Warden's domain: the nouns every other crate shares, and the pure rules about them.
 //!
 //! - [`time`]: [`Timestamp`] (UTC, microseconds) and the injectable [`Clock`].
+//! - [`alert`]: what detection raises, its severity and lifecycle.
 //! - [`account`]: service accounts, their names, owners and status.
 //! - [`credential`]: the secret-bearing tokens (service-account API keys, admin tokens): format,
 //!   generation, digests and constant-time verification.
@@ -21,6 +22,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod alert;
 pub mod credential;
 pub mod event;
 pub mod grant;
@@ -33,6 +35,7 @@ pub mod time;
 
 pub use account::{Account, AccountName, AccountStatus, Email};
 pub use admin::Admin;
+pub use alert::{Alert, AlertStatus, Severity};
 pub use credential::{Credential, CredentialKind, ParseCredentialError, SecretDigest};
 pub use event::Event;
 pub use grant::{decide_http, decide_sql, Grant, HttpRule, Rule, SqlDecision};

@@ -198,6 +198,35 @@ impl AuthFailure {
         }
     }
 
+    /// A stable code for why authentication failed, recorded as `action.detail.failure` so
+    /// detectors and reports need not parse the human-readable reason: `missing`, `malformed`,
+    /// `unknown_key`, `wrong_secret`, `key_revoked`, `key_expired`, `account_disabled`,
+    /// `account_expired`, `invalid_token`, `token_refused`, `store_unavailable`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Malformed => "malformed",
+            Self::Unknown { .. } => "unknown_key",
+            Self::WrongSecret { .. } => "wrong_secret",
+            Self::KeyUnusable {
+                state: "revoked", ..
+            } => "key_revoked",
+            Self::KeyUnusable { .. } => "key_expired",
+            Self::AccountUnusable {
+                status: "disabled", ..
+            } => "account_disabled",
+            Self::AccountUnusable { .. } => "account_expired",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::TokenRefused { .. } => "token_refused",
+            Self::Store(_) => "store_unavailable",
+        }
+    }
+
+    /// The `action.detail` of the audit event for this failure: `{"failure": code}`.
+    pub fn detail(&self) -> serde_json::Value {
+        serde_json::json!({ "failure": self.code() })
+    }
+
     /// The account the presented key belongs to, when that is known.
     pub fn account(&self) -> Option<&str> {
         match self {

@@ -211,6 +211,16 @@ async fn handle(
             let mut event = call.event(&gw, failure.actor(), Decision::deny(failure.to_string()));
             event.action.category = Category::Auth;
             event.action.verb = "http.authenticate".to_owned();
+            let mut detail = failure.detail();
+            if let Some(query) = event
+                .action
+                .detail
+                .take()
+                .and_then(|d| d.get("query").cloned())
+            {
+                detail["query"] = query;
+            }
+            event.action.detail = Some(detail);
             event.outcome = Some(Outcome {
                 status: "401".to_owned(),
                 ..Outcome::default()

@@ -294,7 +294,7 @@ async fn login(
         kind: "postgres".to_owned(),
         name: target.clone(),
     };
-    let record_failure = |actor: Actor, reason: String| {
+    let record_failure = |actor: Actor, reason: String, code: &str| {
         let mut e = Event::new(
             gw.door.clock.now(),
             actor,
@@ -303,7 +303,7 @@ async fn login(
                 category: Category::Auth,
                 verb: "postgres.authenticate".to_owned(),
                 resource: Some(format!("account/{account}")),
-                detail: None,
+                detail: Some(serde_json::json!({ "failure": code })),
             },
             Decision::deny(reason),
         );
@@ -337,7 +337,7 @@ async fn login(
                     key_id: None,
                     auth: AuthMethod::None,
                 };
-                record(gw, record_failure(actor, reason)).await?;
+                record(gw, record_failure(actor, reason, "wrong_secret")).await?;
                 return Err(failed());
             }
         },
@@ -346,12 +346,12 @@ async fn login(
         Ok(Principal::Service(p)) if p.account == account => Ok((p, target, credential)),
         Ok(Principal::Service(p)) => {
             let reason = format!("the key belongs to account {}, not {account}", p.account);
-            record(gw, record_failure(p.actor(), reason)).await?;
+            record(gw, record_failure(p.actor(), reason, "wrong_account")).await?;
             Err(failed())
         }
         Ok(Principal::Admin(a)) => {
             let reason = "admin tokens cannot open database sessions".to_owned();
-            record(gw, record_failure(a.actor(), reason)).await?;
+            record(gw, record_failure(a.actor(), reason, "admin_token")).await?;
             Err(failed())
         }
         Err(AuthFailure::Store(e)) => {
@@ -366,7 +366,7 @@ async fn login(
             if actor.account.is_none() {
                 actor.account = Some(account.clone());
             }
-            record(gw, record_failure(actor, f.to_string())).await?;
+            record(gw, record_failure(actor, f.to_string(), f.code())).await?;
             Err(failed())
         }
     }

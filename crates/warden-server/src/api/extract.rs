@@ -9,7 +9,7 @@ use axum::http::header::USER_AGENT;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
-use warden_core::event::{Decision, Source};
+use warden_core::event::Source;
 
 use super::problem::ApiError;
 use super::AppState;
@@ -86,13 +86,8 @@ impl FromRequestParts<AppState> for AdminCaller {
             ))),
             Err(AuthFailure::Store(e)) => Err(e.into()),
             Err(failure) => {
-                app.record_auth(
-                    &caller,
-                    "admin.authenticate",
-                    failure.actor(),
-                    Decision::deny(failure.to_string()),
-                )
-                .await?;
+                app.record_auth_failure(&caller, "admin.authenticate", &failure)
+                    .await?;
                 Err(ApiError::Unauthorized)
             }
         }

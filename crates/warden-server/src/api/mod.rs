@@ -36,7 +36,7 @@ use warden_store::Store;
 
 pub use extract::Caller;
 use problem::ApiError;
-use warden_gateway::auth::{AdminPrincipal, Authenticator};
+use warden_gateway::auth::{AdminPrincipal, AuthFailure, Authenticator};
 use warden_gateway::policy::Policy;
 use warden_ledger::LedgerWriter;
 
@@ -140,6 +140,24 @@ impl App {
     ) -> Result<(), ApiError> {
         self.record_auth_detail(caller, verb, actor, decision, None)
             .await
+    }
+
+    /// Records a failed authentication attempt: what was presented, why it failed (the reason in
+    /// words and as a stable `detail.failure` code).
+    pub async fn record_auth_failure(
+        &self,
+        caller: &Caller,
+        verb: &str,
+        failure: &AuthFailure,
+    ) -> Result<(), ApiError> {
+        self.record_auth_detail(
+            caller,
+            verb,
+            failure.actor(),
+            Decision::deny(failure.to_string()),
+            Some(failure.detail()),
+        )
+        .await
     }
 
     /// Records a completed authentication attempt with `action.detail` (never a secret).

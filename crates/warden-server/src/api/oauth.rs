@@ -171,6 +171,7 @@ async fn issue_token(
         key_id: None,
         auth: AuthMethod::None,
     };
+    let mut code = "invalid_request";
     let refusal = match client(&headers, &body) {
         Err(refusal) => refusal,
         Ok(client) => {
@@ -179,23 +180,32 @@ async fn issue_token(
                 Ok(response) => return Ok(response),
                 Err(Failure::Store(e)) => return Err(e.into()),
                 Err(Failure::Api(e)) => return Err(e),
-                Err(Failure::Refused(refusal, failed)) => {
+                Err(Failure::Refused(refusal, failed, failure)) => {
                     if let Some(failed) = failed {
                         actor = failed;
                     }
+                    code = failure;
                     refusal
                 }
             }
         }
     };
-    app.record_auth(&caller, VERB, actor, Decision::deny(refusal.reason()))
-        .await?;
+    let detail = serde_json::json!({ "failure": code });
+    app.record_auth_detail(
+        &caller,
+        VERB,
+        actor,
+        Decision::deny(refusal.reason()),
+        Some(detail),
+    )
+    .await?;
     Ok(refusal.into_response())
 }
 
 enum Failure {
-    /// Refused, with the actor to record when the key was identified.
-    Refused(Refusal, Option<Actor>),
+    /// Refused, with the actor to record when the key was identified, and the failure's code
+    /// (as `AuthFailure::code`).
+    Refused(Refusal, Option<Actor>, &'static str),
     Store(warden_store::StoreError),
     Api(ApiError),
 }
@@ -219,6 +229,7 @@ async fn authenticate(
             return Err(Failure::Refused(
                 Refusal::InvalidClient("client_id does not match the client_secret's key".into()),
                 Some(actor),
+                "client_id_mismatch",
             ));
         }
     }
@@ -229,12 +240,14 @@ async fn authenticate(
             return Err(Failure::Refused(
                 Refusal::InvalidClient("client_secret is not an API key".into()),
                 None,
+                AuthFailure::Malformed.code(),
             ))
         }
         Err(failure) => {
             return Err(Failure::Refused(
                 Refusal::InvalidClient(failure.to_string()),
                 Some(failure.actor()),
+                failure.code(),
             ))
         }
     };
@@ -248,7 +261,7 @@ async fn authenticate(
         )
         .map_err(|e| {
             tracing::error!(error = %e, "could not sign an access token");
-            Failure::Refused(Refusal::ServerError, None)
+            Failure::Refused(Refusal::ServerError, None, "server_error")
         })?;
     let actor = principal.actor();
     let detail = serde_json::json!({ "jti": issued.jti, "expires_in": issued.expires_in });

@@ -54,13 +54,7 @@ async fn whoami(State(app): State<AppState>, caller: Caller) -> Result<Json<Iden
         }
         Err(AuthFailure::Store(e)) => Err(e.into()),
         Err(failure) => {
-            app.record_auth(
-                &caller,
-                "whoami",
-                failure.actor(),
-                Decision::deny(failure.to_string()),
-            )
-            .await?;
+            app.record_auth_failure(&caller, "whoami", &failure).await?;
             Err(ApiError::Unauthorized)
         }
     }
