@@ -47,6 +47,33 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// PostgreSQL gateway settings.
     pub postgres: PostgresConfig,
+    /// Detection: baselines, detector thresholds, per-account switches and custom rules.
+    pub detection: warden_detect::DetectConfig,
+    /// Alerts: de-duplication, delivery retries and the sinks alerts go to.
+    pub alerts: AlertsConfig,
+}
+
+/// Alert settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Run detection in this instance. Instances sharing one database should run it in one of
+    /// them only (each would raise its own alerts).
+    pub enabled: bool,
+    /// How much of the ledger rebuilds the baselines on start (e.g. `"30d"`).
+    #[serde(with = "humantime_serde_str")]
+    pub history: Duration,
+    /// A finding joins an unresolved alert of the same detector, account and subject last seen
+    /// within this long; after it, it opens a new alert.
+    #[serde(with = "humantime_serde_str")]
+    pub dedup_window: Duration,
+    /// Longest wait between delivery attempts to a sink that is down (the wait doubles from
+    /// half a second up to this).
+    #[serde(with = "humantime_serde_str")]
+    pub retry_max_backoff: Duration,
+    /// Where alerts go: `webhook`, `slack`, `syslog` or `jsonl_file` sinks (a `jsonl_file` sink
+    /// receives every event as OCSF too).
+    pub sinks: Vec<warden_sinks::SinkConfig>,
 }
 
 /// How database clients log in.
@@ -251,6 +278,14 @@ impl Default for Config {
                 shutdown_grace: Duration::from_secs(10),
                 rotation_check: Duration::from_secs(30),
             },
+            detection: warden_detect::DetectConfig::default(),
+            alerts: AlertsConfig {
+                enabled: true,
+                history: Duration::from_secs(30 * 24 * 3600),
+                dedup_window: Duration::from_secs(3600),
+                retry_max_backoff: Duration::from_secs(300),
+                sinks: Vec::new(),
+            },
         }
     }
 }
@@ -355,6 +390,15 @@ impl Config {
             || self.auth.token_ttl > Duration::from_secs(24 * 3600)
         {
             problems.push("auth.token_ttl: must be between 1s and 24h".to_owned());
+        }
+        if let Err(e) = self.detection.validate() {
+            problems.push(format!("detection: {e}"));
+        }
+        if self.alerts.retry_max_backoff < Duration::from_secs(1) {
+            problems.push("alerts.retry_max_backoff: must be at least 1s".to_owned());
+        }
+        if let Err(e) = warden_sinks::validate(&self.alerts.sinks) {
+            problems.push(format!("alerts.sinks: {e}"));
         }
         if problems.is_empty() {
             Ok(())

@@ -6,11 +6,19 @@
 //! - [`server`]: starting and stopping a server; the data directory and bootstrap admin.
 //! - [`api`]: the REST API, problem documents, health and metrics endpoints.
 //! - [`jobs`]: background jobs (credential use, ledger retention).
+//! - [`follow`]: reading the ledger as it grows.
+//! - [`detection`]: baselines and detectors following the ledger.
+//! - [`alerts`]: de-duplicated alerts, their lifecycle, and delivery through durable outboxes.
+//! - [`export`]: every event as OCSF JSON lines for SIEMs.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod api;
 pub mod config;
+pub mod detection;
+pub mod export;
+pub mod follow;
 pub mod jobs;
 pub mod server;
 

@@ -17,9 +17,13 @@ use warden_core::{Admin, Clock, Credential, CredentialKind, Redactor, Sealer};
 use warden_ledger::Signer;
 use warden_store::{PostgresStore, SqliteStore, Store, StoreError};
 
+use crate::alerts::AlertBook;
 use crate::api::{self, App};
 use crate::config::Config;
+use crate::detection::DetectionTask;
+use crate::export::Exporter;
 use crate::jobs;
+use warden_detect::Engine;
 use warden_gateway::auth::Authenticator;
 use warden_gateway::http::HttpGateway;
 use warden_gateway::policy::Policy;
@@ -63,6 +67,12 @@ pub enum ServeError {
         /// What is wrong.
         reason: String,
     },
+    /// An alert sink could not be set up (unreadable secret file, unwritable export file…).
+    #[error("alert sink: {0}")]
+    Sink(#[from] warden_sinks::SinkError),
+    /// The detection settings are invalid.
+    #[error("detection: {0}")]
+    Detection(#[from] warden_detect::ConfigError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -210,6 +220,33 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
     let pg_tls = pg_tls_config(config)?;
     let pg_gateway = Arc::new(PgGateway::new(door, config.pg_config(), Some(pg_tls)));
     let (shutdown, stopped) = watch::channel(false);
+    let mut alert_sinks = Vec::new();
+    let mut export_files = Vec::new();
+    for sink in &config.alerts.sinks {
+        let sink = warden_sinks::build(sink)?;
+        if sink.jsonl_file().is_some() {
+            export_files.push(sink);
+        } else {
+            alert_sinks.push(sink);
+        }
+    }
+    let alerts = Arc::new(
+        AlertBook::open(
+            store.clone(),
+            ledger.clone(),
+            clock.clone(),
+            config.alerts.dedup_window,
+            alert_sinks,
+        )
+        .await?,
+    );
+    let detection = if config.alerts.enabled {
+        Some(Arc::new(std::sync::Mutex::new(Engine::new(
+            config.detection.clone(),
+        )?)))
+    } else {
+        None
+    };
     let app = Arc::new(App {
         auth,
         policy,
@@ -223,6 +260,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         clock,
         metrics: metrics_handle(),
         pg: pg_gateway.clone(),
+        alerts: alerts.clone(),
+        detection: detection.clone(),
         stopping: stopped.clone(),
     });
 
@@ -236,6 +275,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
 
     let (retention, retention_check) = (config.ledger.retention, config.ledger.retention_check);
     let rotation_check = config.postgres.rotation_check;
+    let (history, retry_max_backoff) = (config.alerts.history, config.alerts.retry_max_backoff);
     let checkpoint_url = config.ledger.checkpoint_url.clone();
     let router = api::router(app.clone(), config.max_body_bytes);
     let pg_gateway_handle = pg_gateway.clone();
@@ -268,6 +308,26 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
                 jobs::prune(app.clone(), keep)
             })
         });
+        let mut background = alerts.spawn_workers(retry_max_backoff, stopped.clone());
+        if let Some(engine) = detection {
+            let task = DetectionTask {
+                store: app.store.clone(),
+                committed: app.ledger.committed(),
+                clock: app.clock.clone(),
+                history,
+                engine,
+                book: alerts.clone(),
+            };
+            background.push(tokio::spawn(task.run(stopped.clone())));
+        }
+        for sink in export_files {
+            let exporter = Exporter {
+                store: app.store.clone(),
+                clock: app.clock.clone(),
+                sink,
+            };
+            background.push(tokio::spawn(exporter.run(stopped.clone())));
+        }
         let api = serve(api_listener, router, stopped.clone(), "API");
         let gateway = serve(
             http_listener,
@@ -280,6 +340,9 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         let _ = usage.await;
         for job in [retention, publisher, Some(rotation)].into_iter().flatten() {
             let _ = job.await;
+        }
+        for task in background {
+            let _ = task.await;
         }
         jobs::flush_usage(&app).await;
         app.ledger.flush().await;

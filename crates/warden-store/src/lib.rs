@@ -18,7 +18,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use warden_core::event::Event;
-use warden_core::{Account, Admin, Grant, KeyRecord, Target, Timestamp};
+use warden_core::{Account, Admin, Alert, AlertStatus, Grant, KeyRecord, Target, Timestamp};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -151,6 +151,37 @@ pub struct EventQuery {
     pub limit: u32,
 }
 
+/// A filter over alerts. Results come most recently seen first.
+#[derive(Debug, Clone, Default)]
+pub struct AlertQuery {
+    /// Only alerts in this state.
+    pub status: Option<AlertStatus>,
+    /// Only this account's alerts.
+    pub account: Option<String>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// An alert waiting in a sink's outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    /// The alert as it is now (its count may have grown since it was queued).
+    pub alert: Alert,
+    /// Failed delivery attempts so far.
+    pub attempts: u64,
+}
+
+/// How far behind one sink is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxBacklog {
+    /// The sink.
+    pub sink: String,
+    /// Alerts waiting.
+    pub pending: u64,
+    /// The latest delivery error, if the oldest waiting alert has failed.
+    pub last_error: Option<String>,
+}
+
 /// A credential's successful use, for `last_used_at`.
 #[derive(Debug, Clone)]
 pub struct Usage {
@@ -255,8 +286,31 @@ pub trait Store: Send + Sync + 'static {
     /// Stores `value` under `name` unless a value is already there; returns the stored value.
     /// Used for settings every instance must agree on (the ledger's signing key).
     async fn setting_or_insert(&self, name: &str, value: &str) -> Result<String>;
+    /// The value stored under `name`, if any.
+    async fn setting(&self, name: &str) -> Result<Option<String>>;
+    /// Stores `value` under `name`, replacing what was there (positions of ledger followers).
+    async fn set_setting(&self, name: &str, value: &str) -> Result<()>;
     /// The highest stored sequence number.
     async fn last_seq(&self) -> Result<Option<u64>>;
+    /// The sequence number of the first event recorded at or after `time`.
+    async fn first_seq_since(&self, time: Timestamp) -> Result<Option<u64>>;
     /// Events matching `query`, each with its outcome joined in.
     async fn events(&self, query: &EventQuery) -> Result<Vec<Event>>;
+
+    /// Stores a new alert and queues it in the outbox of each of `sinks`, in one transaction.
+    async fn insert_alert(&self, alert: &Alert, sinks: &[String]) -> Result<()>;
+    /// Rewrites an alert (its count, last sighting, status…); [`StoreError::NotFound`] if absent.
+    async fn update_alert(&self, alert: &Alert) -> Result<()>;
+    /// One alert.
+    async fn alert(&self, id: uuid::Uuid) -> Result<Option<Alert>>;
+    /// Alerts matching `query`.
+    async fn alerts(&self, query: &AlertQuery) -> Result<Vec<Alert>>;
+    /// The oldest alerts waiting in `sink`'s outbox, oldest first.
+    async fn outbox_due(&self, sink: &str, limit: u32) -> Result<Vec<OutboxItem>>;
+    /// Removes a delivered alert from `sink`'s outbox.
+    async fn outbox_delivered(&self, sink: &str, alert_id: uuid::Uuid) -> Result<()>;
+    /// Notes a failed delivery attempt of an alert that stays in `sink`'s outbox.
+    async fn outbox_failed(&self, sink: &str, alert_id: uuid::Uuid, error: &str) -> Result<()>;
+    /// Every sink's waiting alerts (sinks with an empty outbox are not listed).
+    async fn outbox_backlog(&self) -> Result<Vec<OutboxBacklog>>;
 }

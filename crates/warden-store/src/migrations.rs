@@ -119,6 +119,30 @@ CREATE INDEX grants_account_target ON grants (account, target)
         sql: "ALTER TABLE targets ADD COLUMN rotation_period_secs BIGINT;
 ALTER TABLE targets ADD COLUMN rotated_at BIGINT",
     },
+    Migration {
+        version: 5,
+        name: "alerts, their delivery outboxes, and named positions of ledger followers",
+        sql: "
+CREATE TABLE alerts (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    detector TEXT NOT NULL,
+    account TEXT,
+    severity TEXT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX alerts_status ON alerts (status, last_seen);
+CREATE INDEX alerts_account ON alerts (account, last_seen);
+CREATE TABLE alert_outbox (
+    sink TEXT NOT NULL,
+    alert_id TEXT NOT NULL REFERENCES alerts(id),
+    attempts BIGINT NOT NULL,
+    last_error TEXT,
+    PRIMARY KEY (sink, alert_id)
+)
+",
+    },
 ];
 
 /// The statements of `m` for a backend whose sequence column type is `seq_type`.

@@ -10,16 +10,17 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 use warden_core::event::Event;
-use warden_core::{Account, Admin, Grant, KeyRecord, Target, Timestamp};
+use warden_core::{Account, Admin, Alert, Grant, KeyRecord, Target, Timestamp};
 
 use crate::migrations::{statements, MIGRATIONS};
 use crate::rows::{
     self, AccountRow, AdminRow, EntryRow, FilterValue, GrantRow, KeyRow, TargetRow,
-    ACCOUNT_COLUMNS, ADMIN_COLUMNS, ENTRY_COLUMNS, GRANT_COLUMNS, KEY_COLUMNS, TARGET_COLUMNS,
+    ACCOUNT_COLUMNS, ADMIN_COLUMNS, ALERT_COLUMNS, ENTRY_COLUMNS, GRANT_COLUMNS, KEY_COLUMNS,
+    TARGET_COLUMNS,
 };
 use crate::{
-    Durability, EventQuery, LedgerEntry, Result, Store, StoreError, StoredCheckpoint, TreeHash,
-    Usage,
+    AlertQuery, Durability, EventQuery, LedgerEntry, OutboxBacklog, OutboxItem, Result, Store,
+    StoreError, StoredCheckpoint, TreeHash, Usage,
 };
 
 /// Advisory lock key that serialises migrations across instances ("wardmig" in ASCII).
@@ -841,6 +842,40 @@ impl Store for PostgresStore {
         )
     }
 
+    async fn setting(&self, name: &str) -> Result<Option<String>> {
+        Ok(self
+            .client()
+            .await?
+            .query_opt("SELECT value FROM settings WHERE name = $1", &[&name])
+            .await?
+            .map(|r| r.get(0)))
+    }
+
+    async fn set_setting(&self, name: &str, value: &str) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO settings (name, value) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                &[&name, &value],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn first_seq_since(&self, time: Timestamp) -> Result<Option<u64>> {
+        let v: Option<i64> = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT MIN(seq) FROM ledger_entries WHERE kind = 'event' AND time >= $1",
+                &[&time.as_micros()],
+            )
+            .await?
+            .get(0);
+        Ok(v.and_then(|v| u64::try_from(v).ok()))
+    }
+
     async fn last_seq(&self) -> Result<Option<u64>> {
         let v: Option<i64> = self
             .client()
@@ -875,5 +910,134 @@ impl Store for PostgresStore {
                 rows::event_from_bodies(&e, o.as_deref())
             })
             .collect()
+    }
+
+    async fn insert_alert(&self, alert: &Alert, sinks: &[String]) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let id = alert.id.to_string();
+        tx.execute(
+            &format!("INSERT INTO alerts ({ALERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+            &[
+                &id,
+                &alert.status.as_str(),
+                &alert.detector,
+                &alert.account,
+                &alert.severity.as_str(),
+                &alert.last_seen.as_micros(),
+                &rows::alert_body(alert),
+            ],
+        )
+        .await?;
+        for sink in sinks {
+            tx.execute(
+                "INSERT INTO alert_outbox (sink, alert_id, attempts) VALUES ($1, $2, 0)",
+                &[sink, &id],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn update_alert(&self, alert: &Alert) -> Result<()> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE alerts SET status = $2, severity = $3, last_seen = $4, body = $5 \
+                 WHERE id = $1",
+                &[
+                    &alert.id.to_string(),
+                    &alert.status.as_str(),
+                    &alert.severity.as_str(),
+                    &alert.last_seen.as_micros(),
+                    &rows::alert_body(alert),
+                ],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("alert {}", alert.id)));
+        }
+        Ok(())
+    }
+
+    async fn alert(&self, id: uuid::Uuid) -> Result<Option<Alert>> {
+        self.client()
+            .await?
+            .query_opt("SELECT body FROM alerts WHERE id = $1", &[&id.to_string()])
+            .await?
+            .map(|r| rows::alert_from_body(&r.get::<_, String>(0)))
+            .transpose()
+    }
+
+    async fn alerts(&self, query: &AlertQuery) -> Result<Vec<Alert>> {
+        let (sql, values) = rows::alert_query(query, '$');
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            values.iter().map(|t| t as &(dyn ToSql + Sync)).collect();
+        self.client()
+            .await?
+            .query(&sql, &refs)
+            .await?
+            .iter()
+            .map(|r| rows::alert_from_body(&r.get::<_, String>(0)))
+            .collect()
+    }
+
+    async fn outbox_due(&self, sink: &str, limit: u32) -> Result<Vec<OutboxItem>> {
+        self.client()
+            .await?
+            .query(
+                "SELECT a.body, o.attempts FROM alert_outbox o JOIN alerts a ON a.id = o.alert_id \
+                 WHERE o.sink = $1 ORDER BY o.alert_id LIMIT $2",
+                &[&sink, &i64::from(limit)],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(OutboxItem {
+                    alert: rows::alert_from_body(&r.get::<_, String>(0))?,
+                    attempts: r.get::<_, i64>(1).max(0) as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn outbox_delivered(&self, sink: &str, alert_id: uuid::Uuid) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "DELETE FROM alert_outbox WHERE sink = $1 AND alert_id = $2",
+                &[&sink, &alert_id.to_string()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn outbox_failed(&self, sink: &str, alert_id: uuid::Uuid, error: &str) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE alert_outbox SET attempts = attempts + 1, last_error = $3 \
+                 WHERE sink = $1 AND alert_id = $2",
+                &[&sink, &alert_id.to_string(), &error],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn outbox_backlog(&self) -> Result<Vec<OutboxBacklog>> {
+        Ok(self
+            .client()
+            .await?
+            .query(rows::OUTBOX_BACKLOG_SQL, &[])
+            .await?
+            .iter()
+            .map(|r| OutboxBacklog {
+                sink: r.get(0),
+                pending: r.get::<_, i64>(1).max(0) as u64,
+                last_error: r.get(2),
+            })
+            .collect())
     }
 }

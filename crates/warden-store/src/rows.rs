@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use warden_core::event::{Event, OutcomeRecord};
 use warden_core::{
-    Account, AccountName, Admin, Email, Grant, KeyRecord, Rule, SecretDigest, Target, TargetKind,
-    Timestamp,
+    Account, AccountName, Admin, Alert, Email, Grant, KeyRecord, Rule, SecretDigest, Target,
+    TargetKind, Timestamp,
 };
 
 use crate::{Result, StoreError};
@@ -383,3 +383,47 @@ impl TryFrom<GrantRow> for Grant {
         })
     }
 }
+
+/// The `alerts` columns: `id, status, detector, account, severity, last_seen, body`; the first six
+/// are copies of fields of `body` (the alert as JSON) kept for filtering.
+pub const ALERT_COLUMNS: &str = "id, status, detector, account, severity, last_seen, body";
+
+/// An alert as the JSON `body` column holds it.
+pub fn alert_body(alert: &Alert) -> String {
+    serde_json::to_string(alert).unwrap_or_default()
+}
+
+/// An alert from its `body` column.
+pub fn alert_from_body(body: &str) -> Result<Alert> {
+    serde_json::from_str(body).map_err(|e| corrupt("alert", e))
+}
+
+/// An alert listing as SQL with numbered placeholders (as [`event_filter`]) and the values to bind;
+/// newest sighting first.
+pub fn alert_query(q: &crate::AlertQuery, sigil: char) -> (String, Vec<String>) {
+    let mut clauses = Vec::new();
+    let mut values = Vec::new();
+    if let Some(status) = q.status {
+        values.push(status.as_str().to_owned());
+        clauses.push(format!("status = {sigil}{}", values.len()));
+    }
+    if let Some(account) = &q.account {
+        values.push(account.clone());
+        clauses.push(format!("account = {sigil}{}", values.len()));
+    }
+    let filter = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT body FROM alerts {filter} ORDER BY last_seen DESC, id DESC LIMIT {}",
+        q.limit
+    );
+    (sql, values)
+}
+
+/// Each sink's waiting alerts and the latest error of its oldest one.
+pub const OUTBOX_BACKLOG_SQL: &str = "SELECT sink, COUNT(*), \
+     (SELECT h.last_error FROM alert_outbox h WHERE h.sink = o.sink ORDER BY h.alert_id LIMIT 1) \
+     FROM alert_outbox o GROUP BY sink ORDER BY sink";

@@ -12,16 +12,17 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use warden_core::event::Event;
-use warden_core::{Account, Admin, Grant, KeyRecord, Target, Timestamp};
+use warden_core::{Account, Admin, Alert, Grant, KeyRecord, Target, Timestamp};
 
 use crate::migrations::{statements, MIGRATIONS};
 use crate::rows::{
     self, AccountRow, AdminRow, EntryRow, FilterValue, GrantRow, KeyRow, TargetRow,
-    ACCOUNT_COLUMNS, ADMIN_COLUMNS, ENTRY_COLUMNS, GRANT_COLUMNS, KEY_COLUMNS, TARGET_COLUMNS,
+    ACCOUNT_COLUMNS, ADMIN_COLUMNS, ALERT_COLUMNS, ENTRY_COLUMNS, GRANT_COLUMNS, KEY_COLUMNS,
+    TARGET_COLUMNS,
 };
 use crate::{
-    Durability, EventQuery, LedgerEntry, Result, Store, StoreError, StoredCheckpoint, TreeHash,
-    Usage,
+    AlertQuery, Durability, EventQuery, LedgerEntry, OutboxBacklog, OutboxItem, Result, Store,
+    StoreError, StoredCheckpoint, TreeHash, Usage,
 };
 
 /// Idle read connections kept open.
@@ -916,6 +917,44 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn setting(&self, name: &str) -> Result<Option<String>> {
+        let name = name.to_owned();
+        self.read(move |c| {
+            Ok(
+                c.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })
+                .optional()?,
+            )
+        })
+        .await
+    }
+
+    async fn set_setting(&self, name: &str, value: &str) -> Result<()> {
+        let (name, value) = (name.to_owned(), value.to_owned());
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO settings (name, value) VALUES (?1, ?2) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![name, value],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn first_seq_since(&self, time: Timestamp) -> Result<Option<u64>> {
+        self.read(move |c| {
+            let v: Option<i64> = c.query_row(
+                "SELECT MIN(seq + 0) FROM ledger_entries WHERE kind = 'event' AND time >= ?1",
+                [time.as_micros()],
+                |r| r.get(0),
+            )?;
+            Ok(v.and_then(|v| u64::try_from(v).ok()))
+        })
+        .await
+    }
+
     async fn last_seq(&self) -> Result<Option<u64>> {
         self.read(|c| {
             let v: Option<i64> =
@@ -943,6 +982,152 @@ impl Store for SqliteStore {
                 .iter()
                 .map(|(e, o)| rows::event_from_bodies(e, o.as_deref()))
                 .collect()
+        })
+        .await
+    }
+
+    async fn insert_alert(&self, alert: &Alert, sinks: &[String]) -> Result<()> {
+        let (alert, sinks) = (alert.clone(), sinks.to_vec());
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                &format!(
+                    "INSERT INTO alerts ({ALERT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ),
+                params![
+                    alert.id.to_string(),
+                    alert.status.as_str(),
+                    alert.detector,
+                    alert.account,
+                    alert.severity.as_str(),
+                    alert.last_seen.as_micros(),
+                    rows::alert_body(&alert),
+                ],
+            )?;
+            for sink in &sinks {
+                tx.execute(
+                    "INSERT INTO alert_outbox (sink, alert_id, attempts) VALUES (?1, ?2, 0)",
+                    params![sink, alert.id.to_string()],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update_alert(&self, alert: &Alert) -> Result<()> {
+        let alert = alert.clone();
+        self.write(move |c| {
+            let n = c.execute(
+                "UPDATE alerts SET status = ?2, severity = ?3, last_seen = ?4, body = ?5 \
+                 WHERE id = ?1",
+                params![
+                    alert.id.to_string(),
+                    alert.status.as_str(),
+                    alert.severity.as_str(),
+                    alert.last_seen.as_micros(),
+                    rows::alert_body(&alert),
+                ],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("alert {}", alert.id)));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn alert(&self, id: uuid::Uuid) -> Result<Option<Alert>> {
+        self.read(move |c| {
+            c.query_row(
+                "SELECT body FROM alerts WHERE id = ?1",
+                [id.to_string()],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .map(|b| rows::alert_from_body(&b))
+            .transpose()
+        })
+        .await
+    }
+
+    async fn alerts(&self, query: &AlertQuery) -> Result<Vec<Alert>> {
+        let (sql, values) = rows::alert_query(query, '?');
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&sql)?;
+            let bodies = st
+                .query_map(rusqlite::params_from_iter(values), |r| {
+                    r.get::<_, String>(0)
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            bodies.iter().map(|b| rows::alert_from_body(b)).collect()
+        })
+        .await
+    }
+
+    async fn outbox_due(&self, sink: &str, limit: u32) -> Result<Vec<OutboxItem>> {
+        let sink = sink.to_owned();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT a.body, o.attempts FROM alert_outbox o JOIN alerts a ON a.id = o.alert_id \
+                 WHERE o.sink = ?1 ORDER BY o.alert_id LIMIT ?2",
+            )?;
+            let rows = st
+                .query_map(params![sink, limit], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter()
+                .map(|(body, attempts)| {
+                    Ok(OutboxItem {
+                        alert: rows::alert_from_body(&body)?,
+                        attempts: attempts.max(0) as u64,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn outbox_delivered(&self, sink: &str, alert_id: uuid::Uuid) -> Result<()> {
+        let sink = sink.to_owned();
+        self.write(move |c| {
+            c.execute(
+                "DELETE FROM alert_outbox WHERE sink = ?1 AND alert_id = ?2",
+                params![sink, alert_id.to_string()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn outbox_failed(&self, sink: &str, alert_id: uuid::Uuid, error: &str) -> Result<()> {
+        let (sink, error) = (sink.to_owned(), error.to_owned());
+        self.write(move |c| {
+            c.execute(
+                "UPDATE alert_outbox SET attempts = attempts + 1, last_error = ?3 \
+                 WHERE sink = ?1 AND alert_id = ?2",
+                params![sink, alert_id.to_string(), error],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn outbox_backlog(&self) -> Result<Vec<OutboxBacklog>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(rows::OUTBOX_BACKLOG_SQL)?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok(OutboxBacklog {
+                        sink: r.get(0)?,
+                        pending: r.get::<_, i64>(1)?.max(0) as u64,
+                        last_error: r.get(2)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
         })
         .await
     }

@@ -198,7 +198,7 @@ async fn proof(args: ProofArgs) -> Result<()> {
         .verify(&leaf, &checkpoint.root)
         .context("the proof does not verify against the signed checkpoint")?;
     match args.client.output {
-        Output::Json => println!(
+        Output::Json | Output::Ocsf => println!(
             "{}",
             json!({ "proof": proof, "leaf_hash": leaf.to_hex(), "checkpoint": note, "key": verifier.to_key_string() })
         ),
@@ -229,7 +229,7 @@ fn report(output: Output, verdict: Verdict) -> Result<()> {
     let (kind, position, message) = match verdict {
         Verdict::Verified(v) => {
             match output {
-                Output::Json => println!(
+                Output::Json | Output::Ocsf => println!(
                     "{}",
                     json!({
                         "ok": true,
@@ -286,7 +286,7 @@ fn report(output: Output, verdict: Verdict) -> Result<()> {
         ),
     };
     match output {
-        Output::Json => println!(
+        Output::Json | Output::Ocsf => println!(
             "{}",
             json!({
                 "ok": false,
@@ -630,7 +630,7 @@ async fn export(args: ExportArgs) -> Result<()> {
         }
     };
     match args.client.output {
-        Output::Json => println!(
+        Output::Json | Output::Ocsf => println!(
             "{}",
             json!({
                 "file": args.out.display().to_string(),

@@ -55,6 +55,56 @@ pub enum Command {
     /// See and end live database sessions on the PostgreSQL gateway.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// See, acknowledge and resolve what detection raised about service accounts.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// List alerts, most recently seen first.
+    ///
+    /// Example: warden alerts list --status open
+    List {
+        /// Only alerts in this state.
+        #[arg(long, value_parser = ["open", "acknowledged", "resolved"])]
+        status: Option<String>,
+        /// Only this account's alerts.
+        #[arg(long)]
+        account: Option<String>,
+        /// At most this many (the server caps it at 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show one alert and the events that raised it.
+    Show {
+        /// Alert id (from `warden alerts list`).
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Acknowledge an open alert (someone is on it); recorded on the ledger with your name.
+    Ack {
+        /// Alert id.
+        id: String,
+        /// Why, or what is being done.
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Resolve an alert; the same behaviour again opens a new alert. Recorded on the ledger.
+    Resolve {
+        /// Alert id.
+        id: String,
+        /// How it was resolved.
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -209,6 +259,9 @@ pub enum Output {
     Table,
     /// JSON for programs (events: one object per line).
     Json,
+    /// OCSF 1.3 JSON, one object per line, for SIEMs: `events` and `alerts list` (other
+    /// commands print plain JSON).
+    Ocsf,
 }
 
 /// Where the server is and who is asking.

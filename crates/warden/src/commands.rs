@@ -53,6 +53,7 @@ pub async fn run(cli: crate::cli::Cli) -> Result<()> {
         Command::Target(cmd) => crate::access::target(cmd).await,
         Command::Grant(cmd) => crate::access::grant(cmd).await,
         Command::Sessions(cmd) => crate::access::sessions(cmd).await,
+        Command::Alerts(cmd) => crate::alerts::alerts(cmd).await,
         Command::Whoami(client) => {
             let me: Value = Client::new(&client)?.get("/v1/whoami").await?;
             output::object(
@@ -201,7 +202,7 @@ async fn account(cmd: AccountCommand) -> Result<()> {
 /// Prints a freshly issued secret: the one time it is ever shown.
 fn print_issued(output: Output, issued: &Value, secret_field: &str) {
     match output {
-        Output::Json => println!("{issued}"),
+        Output::Json | Output::Ocsf => println!("{issued}"),
         Output::Table => {
             println!("{}", output::cell(issued.get(secret_field)));
             eprintln!("This secret is shown once and cannot be retrieved again; store it now.");
@@ -316,10 +317,7 @@ async fn events(args: EventsArgs) -> Result<()> {
                 return Ok(());
             }
             if table_header {
-                println!(
-                    "{:<6} {:<27} {:<6} {:<16} {:<20} {:<28} {:<6} OUTCOME",
-                    "SEQ", "TIME", "CAT", "ACTOR", "VERB", "RESOURCE", "OK"
-                );
+                print_event_header();
                 table_header = false;
             }
             print_event(args.client.output, event);
@@ -336,9 +334,30 @@ async fn events(args: EventsArgs) -> Result<()> {
     }
 }
 
+/// Prints `events` (from the API) as [`print_event`] does, under a header for tables.
+pub fn print_events(output: Output, events: &[Value]) {
+    if output == Output::Table {
+        print_event_header();
+    }
+    for e in events {
+        print_event(output, e);
+    }
+}
+
+fn print_event_header() {
+    println!(
+        "{:<6} {:<27} {:<6} {:<16} {:<20} {:<28} {:<6} OUTCOME",
+        "SEQ", "TIME", "CAT", "ACTOR", "VERB", "RESOURCE", "OK"
+    );
+}
+
 fn print_event(output: Output, e: &Value) {
     match output {
         Output::Json => println!("{e}"),
+        Output::Ocsf => match serde_json::from_value::<warden_core::Event>(e.clone()) {
+            Ok(event) => println!("{}", warden_ocsf::event(&event)),
+            Err(err) => eprintln!("warden: an event could not be read ({err}): {e}"),
+        },
         Output::Table => {
             let get = |p: &str| output::cell(e.pointer(p));
             let allowed = match e.pointer("/decision/allowed") {

@@ -1,4 +1,5 @@
-//! Printing API responses: aligned tables for people, JSON for programs.
+//! Printing API responses: aligned tables for people, JSON for programs. (OCSF, which only
+//! events and alerts have, prints as JSON here.)
 
 use comfy_table::{presets, Table};
 use serde_json::Value;
@@ -11,7 +12,7 @@ pub type Column = (&'static str, &'static str);
 /// Prints a list of objects as a table of `columns`, or as a JSON array.
 pub fn list(output: Output, items: &[Value], columns: &[Column]) {
     match output {
-        Output::Json => println!("{}", Value::Array(items.to_vec())),
+        Output::Json | Output::Ocsf => println!("{}", Value::Array(items.to_vec())),
         Output::Table => {
             let mut table = Table::new();
             table.load_preset(presets::NOTHING);
@@ -27,7 +28,7 @@ pub fn list(output: Output, items: &[Value], columns: &[Column]) {
 /// Prints one object as `field: value` lines, or as JSON.
 pub fn object(output: Output, item: &Value, columns: &[Column]) {
     match output {
-        Output::Json => println!("{item}"),
+        Output::Json | Output::Ocsf => println!("{item}"),
         Output::Table => {
             let width = columns.iter().map(|(h, _)| h.len()).max().unwrap_or(0);
             for (header, key) in columns {

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod admins;
+mod alerts;
 mod events;
 mod extract;
 mod grants;
@@ -66,6 +67,10 @@ pub struct App {
     pub metrics: PrometheusHandle,
     /// The PostgreSQL gateway, for its live sessions.
     pub pg: Arc<warden_gateway::postgres::PgGateway>,
+    /// Alerts: raising, acknowledging, resolving, delivering.
+    pub alerts: Arc<crate::alerts::AlertBook>,
+    /// The detection engine (baselines and detectors), when detection runs here.
+    pub detection: Option<Arc<std::sync::Mutex<warden_detect::Engine>>>,
     /// Turns true when the server is stopping: long-lived responses (event streams) end then,
     /// so a graceful shutdown does not wait on them.
     pub stopping: tokio::sync::watch::Receiver<bool>,
@@ -242,6 +247,7 @@ pub fn router(app: AppState, max_body_bytes: usize) -> Router {
         .merge(grants::routes())
         .merge(oauth::routes())
         .merge(sessions::routes())
+        .merge(alerts::routes())
         .split_for_parts();
     let openapi: Arc<str> = openapi.to_json().unwrap_or_default().into();
     api.route(
