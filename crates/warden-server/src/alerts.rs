@@ -293,11 +293,13 @@ impl AlertBook {
             .record(self.lifecycle_event(&alert, verb, by.clone(), source))
             .await?;
         self.store.update_alert(&alert).await?;
-        let key = key_of(&alert);
-        if to == AlertStatus::Resolved {
-            open.remove(&key);
-        } else {
-            open.insert(key, (alert.clone(), false));
+        // The entry for this key may be a newer alert (this one's window ran out): leave it be.
+        if let Some(entry) = open.get_mut(&key_of(&alert)).filter(|(a, _)| a.id == id) {
+            if to == AlertStatus::Resolved {
+                open.remove(&key_of(&alert));
+            } else {
+                entry.0 = alert.clone();
+            }
         }
         Ok(alert)
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use warden_core::Clock;
-use warden_sinks::{JsonlFile, Sink};
+use warden_sinks::EventFile;
 use warden_store::{EventQuery, Store};
 
 /// Events read per store query.
@@ -30,22 +30,19 @@ pub struct Exporter {
     /// Where "now" comes from.
     pub clock: Arc<dyn Clock>,
     /// The `jsonl_file` sink.
-    pub sink: Sink,
+    pub export: EventFile,
 }
 
 impl Exporter {
-    /// Runs until `stop` turns true (at once if the sink is not a `jsonl_file` sink).
+    /// Runs until `stop` turns true.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let key = format!("export.{}.position", self.sink.name());
+        let key = format!("export.{}.position", self.export.name);
         while !*stop.borrow() {
-            let Some(file) = self.sink.jsonl_file() else {
-                return;
-            };
-            let pause = match self.step(file, &key).await {
+            let pause = match self.step(&key).await {
                 Ok(true) => continue,
                 Ok(false) => PAUSE,
                 Err(e) => {
-                    tracing::warn!(sink = self.sink.name(), error = %e, "OCSF export failed; retrying");
+                    tracing::warn!(sink = %self.export.name, error = %e, "OCSF export failed; retrying");
                     PAUSE * 4
                 }
             };
@@ -57,11 +54,7 @@ impl Exporter {
     }
 
     /// Exports one batch; `Ok(true)` when a full batch went out (there may be more at once).
-    async fn step(
-        &self,
-        file: &JsonlFile,
-        key: &str,
-    ) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
+    async fn step(&self, key: &str) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
         let after = self
             .store
             .setting(key)
@@ -80,9 +73,9 @@ impl Exporter {
             return Ok(false);
         };
         let lines: Vec<serde_json::Value> = ready.iter().map(|e| warden_ocsf::event(e)).collect();
-        file.append_batch(&lines).await?;
+        self.export.file.append_batch(&lines).await?;
         self.store.set_setting(key, &last.to_string()).await?;
-        metrics::counter!("warden_export_events_total", "sink" => self.sink.name().to_owned())
+        metrics::counter!("warden_export_events_total", "sink" => self.export.name.clone())
             .increment(lines.len() as u64);
         Ok(full && ready.len() == events.len())
     }

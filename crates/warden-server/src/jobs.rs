@@ -12,6 +12,9 @@ use warden_core::event::{
     Action, Actor, ActorKind, AuthMethod, Category, Decision, Event, Outcome, Source,
 };
 
+use warden_core::Severity;
+use warden_detect::Finding;
+
 use crate::api::App;
 
 /// Runs `job` every `every` until `stop` turns true.
@@ -56,9 +59,13 @@ fn system() -> Actor {
     }
 }
 
+/// The alert raised when a scheduled rotation fails (Warden's own, not a detector's).
+pub const ROTATION_FAILED: &str = "rotation_failed";
+
 /// Rotates the upstream password of every database target whose `rotation_period` has passed,
 /// each as an admin event by Warden itself. A failed rotation leaves the old password working,
-/// is recorded with its reason, and is tried again on the next run.
+/// is recorded with its reason, raises a `rotation_failed` alert, and is tried again on the next
+/// run (while the alert is unresolved, further failures fold into it).
 pub async fn rotate_due(app: Arc<App>) {
     let now = app.clock.now();
     let targets = match app.store.list_targets().await {
@@ -93,12 +100,37 @@ pub async fn rotate_due(app: Arc<App>) {
             },
             Decision::allow("rotation_period"),
         );
+        let time = event.time;
         match app
-            .recorded(event, crate::api::targets::rotate(&app, &resolved))
+            .recorded_at(event, crate::api::targets::rotate(&app, &resolved))
             .await
         {
-            Ok(()) => tracing::info!(target = %name, "rotated the upstream password"),
-            Err(e) => tracing::error!(error = %e, target = %name, "scheduled rotation failed"),
+            Ok((_, Ok(()))) => tracing::info!(target = %name, "rotated the upstream password"),
+            Ok((receipt, Err(e))) => {
+                tracing::error!(error = %e, target = %name, "scheduled rotation failed");
+                let finding = Finding {
+                    detector: ROTATION_FAILED.to_owned(),
+                    severity: Severity::High,
+                    account: None,
+                    key_id: None,
+                    target: Some(name.clone()),
+                    subject: name.clone(),
+                    summary: format!(
+                        "the scheduled rotation of {name}'s upstream password failed ({e}); \
+                         the old password stays in use"
+                    ),
+                    event_id: receipt.event_id,
+                    seq: receipt.seq,
+                    time,
+                    source_ip: None,
+                };
+                if let Err(e) = app.alerts.raise(finding).await {
+                    tracing::error!(error = %e, target = %name, "could not raise an alert");
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, target = %name, "scheduled rotation not recorded")
+            }
         }
     }
 }

@@ -68,10 +68,10 @@ pub enum ServeError {
         reason: String,
     },
     /// An alert sink could not be set up (unreadable secret file, unwritable export file…).
-    #[error("alert sink: {0}")]
+    #[error("alert sink")]
     Sink(#[from] warden_sinks::SinkError),
     /// The detection settings are invalid.
-    #[error("detection: {0}")]
+    #[error("detection settings")]
     Detection(#[from] warden_detect::ConfigError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}")]
@@ -223,11 +223,9 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
     let mut alert_sinks = Vec::new();
     let mut export_files = Vec::new();
     for sink in &config.alerts.sinks {
-        let sink = warden_sinks::build(sink)?;
-        if sink.jsonl_file().is_some() {
-            export_files.push(sink);
-        } else {
-            alert_sinks.push(sink);
+        match warden_sinks::build(sink)? {
+            warden_sinks::Built::Alerts(sink) => alert_sinks.push(sink),
+            warden_sinks::Built::Events(file) => export_files.push(file),
         }
     }
     let alerts = Arc::new(
@@ -320,11 +318,11 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
             };
             background.push(tokio::spawn(task.run(stopped.clone())));
         }
-        for sink in export_files {
+        for export in export_files {
             let exporter = Exporter {
                 store: app.store.clone(),
                 clock: app.clock.clone(),
-                sink,
+                export,
             };
             background.push(tokio::spawn(exporter.run(stopped.clone())));
         }

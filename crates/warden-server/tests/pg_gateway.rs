@@ -916,6 +916,16 @@ async fn scheduled_rotation() {
     .await;
     assert_eq!(body["rotation_period"], "1h");
     assert!(body["next_rotation"].is_string());
+    // A target whose stored login is wrong cannot be rotated: that raises an alert.
+    cluster_target(
+        &t,
+        &cluster,
+        "broken",
+        "app:not-the-password",
+        Some(cluster.ca_pem()),
+        json!({"rotation_period": "1h"}),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     let old = cluster.role_url("app", "first-password", "appdb");
     let (_, _connection) = tokio_postgres::connect(&old, NoTls)
@@ -943,6 +953,25 @@ async fn scheduled_rotation() {
     assert!(tokio_postgres::connect(&old, NoTls).await.is_err());
     let (_, shown) = t.get("/v1/targets/app", &t.admin).await;
     assert!(shown["rotated_at"].is_string(), "{shown}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let alert = loop {
+        let (_, alerts) = t.get("/v1/alerts", &t.admin).await;
+        if let Some(a) = alerts
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["detector"] == "rotation_failed"))
+        {
+            break a.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no alert in {alerts}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(alert["target"], "broken");
+    assert_eq!(alert["severity"], "high");
+    let (_, shown) = t.get("/v1/targets/broken", &t.admin).await;
+    assert!(shown["rotated_at"].is_null(), "{shown}");
     t.stop().await;
 }
 

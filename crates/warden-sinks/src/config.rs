@@ -108,11 +108,9 @@ pub struct SyslogConfig {
 pub struct JsonlFileConfig {
     /// Unique name of the sink (`[a-z0-9-]+`).
     pub name: String,
-    /// The file, created with mode 0600 when absent; lines are appended.
+    /// The file, created with mode 0600 when absent; every ledger event is appended as one
+    /// line (alerts arrive as their lifecycle events).
     pub path: PathBuf,
-    /// The least severe alert written. Default `low`.
-    #[serde(default = "default_min_severity")]
-    pub min_severity: Severity,
 }
 
 /// Syslog transports.
@@ -228,13 +226,14 @@ impl SinkConfig {
         }
     }
 
-    /// The least severe alert the sink takes.
-    pub fn min_severity(&self) -> Severity {
+    /// The least severe alert the sink takes; `None` for a `jsonl_file` sink, which takes every
+    /// event rather than deliveries.
+    pub fn min_severity(&self) -> Option<Severity> {
         match self {
-            Self::Webhook(c) => c.min_severity,
-            Self::Slack(c) => c.min_severity,
-            Self::Syslog(c) => c.min_severity,
-            Self::JsonlFile(c) => c.min_severity,
+            Self::Webhook(c) => Some(c.min_severity),
+            Self::Slack(c) => Some(c.min_severity),
+            Self::Syslog(c) => Some(c.min_severity),
+            Self::JsonlFile(_) => None,
         }
     }
 

@@ -12,7 +12,7 @@ pub enum SinkError {
     #[error("invalid sink configuration: {}", .0.join("; "))]
     Invalid(Vec<String>),
     /// The webhook's secret file could not be read.
-    #[error("sink `{sink}`: cannot read the secret file {}: {source}", path.display())]
+    #[error("sink `{sink}`: cannot read the secret file {}", path.display())]
     SecretFile {
         /// The sink.
         sink: String,
@@ -38,7 +38,7 @@ pub enum SinkError {
         min: usize,
     },
     /// The JSON-lines file could not be opened or created.
-    #[error("sink `{sink}`: cannot open {}: {source}", path.display())]
+    #[error("sink `{sink}`: cannot open {}", path.display())]
     File {
         /// The sink.
         sink: String,
@@ -48,7 +48,7 @@ pub enum SinkError {
         source: io::Error,
     },
     /// The shared HTTP client could not be built (TLS initialisation).
-    #[error("cannot build the HTTP client: {0}")]
+    #[error("cannot build the HTTP client")]
     Client(#[source] reqwest::Error),
 }
 

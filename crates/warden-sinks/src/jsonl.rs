@@ -1,5 +1,5 @@
 //! JSON-lines files of OCSF objects, for SIEM file collectors (Filebeat, Vector, the Splunk
-//! forwarder…). Used for alerts as a sink, and by the server for every ledger event.
+//! forwarder…): the server appends every ledger event to each `jsonl_file` sink.
 //!
 //! Each batch is serialised into one buffer and appended with a single write to a file opened
 //! in append mode, then `fsync`ed. The file is reopened for every batch, so a log rotation that
@@ -11,7 +11,6 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use warden_core::Event;
 
 /// An append-only JSON-lines file.
 #[derive(Debug, Clone)]
@@ -31,11 +30,6 @@ impl JsonlFile {
     /// Where the lines go.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// Appends the OCSF object of one event.
-    pub async fn append_event(&self, event: &Event) -> io::Result<()> {
-        self.append_batch(&[warden_ocsf::event(event)]).await
     }
 
     /// Appends one line per value, then syncs the file to disk.

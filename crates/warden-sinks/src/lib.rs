@@ -28,5 +28,5 @@ pub mod webhook;
 pub use config::{validate, Facility, SinkConfig, SinkUrl, Transport};
 pub use error::{DeliveryError, Failure, SinkError};
 pub use jsonl::JsonlFile;
-pub use sink::{build, Sink};
+pub use sink::{build, Built, EventFile, Sink};
 pub use webhook::{payload, verify_signature};

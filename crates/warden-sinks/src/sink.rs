@@ -1,5 +1,6 @@
 //! A built sink: configuration checked, secrets read, files opened, the shared HTTP client in
-//! hand. [`Sink::deliver`] makes one attempt, bounded by the sink's timeout.
+//! hand. An alert sink's [`Sink::deliver`] makes one attempt, bounded by the sink's timeout; a
+//! `jsonl_file` sink is an [`EventFile`] the server appends every ledger event to.
 
 use std::future::Future;
 use std::time::Duration;
@@ -14,13 +15,31 @@ use crate::slack::Slack;
 use crate::syslog::{Header, Syslog};
 use crate::webhook::{Secret, Webhook, MIN_SECRET_LEN};
 
-/// A sink ready to deliver.
+/// A built sink: one that alerts are delivered to, or a file every event is exported to.
+#[derive(Debug)]
+pub enum Built {
+    /// A webhook, Slack or syslog sink.
+    Alerts(Sink),
+    /// A `jsonl_file` sink.
+    Events(EventFile),
+}
+
+/// A `jsonl_file` sink: its name (which keys its export position) and its file.
+#[derive(Debug)]
+pub struct EventFile {
+    /// The sink's configured name.
+    pub name: String,
+    /// The file.
+    pub file: JsonlFile,
+}
+
+/// A sink alerts are delivered to.
 #[derive(Debug)]
 pub struct Sink {
     name: String,
     min_severity: Severity,
-    /// How long one attempt may take; `None` for local files.
-    timeout: Option<Duration>,
+    /// How long one attempt may take.
+    timeout: Duration,
     kind: Kind,
 }
 
@@ -29,30 +48,29 @@ enum Kind {
     Webhook(Webhook),
     Slack(Slack),
     Syslog(Syslog),
-    JsonlFile(JsonlFile),
 }
 
 /// Builds a sink: validates `config`, reads the webhook secret, opens the JSON-lines file.
-pub fn build(config: &SinkConfig) -> Result<Sink, SinkError> {
+pub fn build(config: &SinkConfig) -> Result<Built, SinkError> {
     let problems = config.problems();
     if !problems.is_empty() {
         return Err(SinkError::Invalid(problems));
     }
     let name = config.name().to_owned();
-    let (timeout, kind) = match config {
+    let (timeout, min_severity, kind) = match config {
         SinkConfig::Webhook(c) => {
             let secret = read_secret(&name, c.secret_file.as_deref(), c.secret_env.as_deref())?;
             let webhook = Webhook {
                 endpoint: endpoint(&name, &c.url)?,
                 secret,
             };
-            (Some(c.timeout), Kind::Webhook(webhook))
+            (c.timeout, c.min_severity, Kind::Webhook(webhook))
         }
         SinkConfig::Slack(c) => {
             let slack = Slack {
                 endpoint: endpoint(&name, &c.url)?,
             };
-            (Some(c.timeout), Kind::Slack(slack))
+            (c.timeout, c.min_severity, Kind::Slack(slack))
         }
         SinkConfig::Syslog(c) => {
             let header = Header {
@@ -67,7 +85,7 @@ pub fn build(config: &SinkConfig) -> Result<Sink, SinkError> {
                 header,
                 connection: tokio::sync::Mutex::new(None),
             };
-            (Some(c.timeout), Kind::Syslog(syslog))
+            (c.timeout, c.min_severity, Kind::Syslog(syslog))
         }
         SinkConfig::JsonlFile(c) => {
             let file = JsonlFile::open(&c.path).map_err(|source| SinkError::File {
@@ -75,15 +93,15 @@ pub fn build(config: &SinkConfig) -> Result<Sink, SinkError> {
                 path: c.path.clone(),
                 source,
             })?;
-            (None, Kind::JsonlFile(file))
+            return Ok(Built::Events(EventFile { name, file }));
         }
     };
-    Ok(Sink {
-        min_severity: config.min_severity(),
+    Ok(Built::Alerts(Sink {
         name,
+        min_severity,
         timeout,
         kind,
-    })
+    }))
 }
 
 impl Sink {
@@ -97,15 +115,6 @@ impl Sink {
         severity >= self.min_severity
     }
 
-    /// The JSON-lines file, if this is a `jsonl_file` sink (the server also writes every event
-    /// there).
-    pub fn jsonl_file(&self) -> Option<&JsonlFile> {
-        match &self.kind {
-            Kind::JsonlFile(f) => Some(f),
-            _ => None,
-        }
-    }
-
     /// One attempt to deliver `alert`. `delivery_id` identifies this alert at this sink across
     /// retries (webhooks send it as `X-Warden-Delivery`). Network sinks give up after their
     /// timeout; the caller retries later on any error.
@@ -115,17 +124,14 @@ impl Sink {
                 Kind::Webhook(w) => w.deliver(alert, delivery_id).await,
                 Kind::Slack(s) => s.deliver(alert).await,
                 Kind::Syslog(s) => s.deliver(alert).await,
-                Kind::JsonlFile(f) => Ok(f.append_batch(&[warden_ocsf::alert(alert)]).await?),
             }
         };
-        let result = match self.timeout {
-            Some(timeout) => within(timeout, attempt).await,
-            None => attempt.await,
-        };
-        result.map_err(|failure| DeliveryError {
-            sink: self.name.clone(),
-            failure,
-        })
+        within(self.timeout, attempt)
+            .await
+            .map_err(|failure| DeliveryError {
+                sink: self.name.clone(),
+                failure,
+            })
     }
 }
 

@@ -19,7 +19,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use warden_core::{Alert, AlertStatus, Severity, Timestamp};
-use warden_sinks::{build, payload, verify_signature, Failure, SinkConfig, SinkError};
+use warden_sinks::{build, payload, verify_signature, Built, Failure, Sink, SinkConfig, SinkError};
 
 const SECRET: &str = "a-webhook-secret-of-32-bytes-xyz";
 
@@ -104,13 +104,20 @@ async fn receiver(status: u16, delay: Duration) -> (String, mpsc::UnboundedRecei
     (format!("http://{addr}/hook"), rx)
 }
 
-fn webhook(url: &str, timeout: &str) -> warden_sinks::Sink {
+/// Builds a sink that alerts are delivered to.
+fn alert_sink(config: &SinkConfig) -> Sink {
+    match build(config).unwrap() {
+        Built::Alerts(sink) => sink,
+        Built::Events(e) => panic!("{} is not an alert sink", e.name),
+    }
+}
+
+fn webhook(url: &str, timeout: &str) -> Sink {
     std::env::set_var("WARDEN_SINKS_TEST_SECRET", SECRET);
-    build(&config(json!({
+    alert_sink(&config(json!({
         "kind": "webhook", "name": "hook", "url": url,
         "secret_env": "WARDEN_SINKS_TEST_SECRET", "timeout": timeout,
     })))
-    .unwrap()
 }
 
 #[tokio::test]
@@ -185,7 +192,7 @@ async fn refused_connection_is_an_error() {
 #[tokio::test]
 async fn slack_posts_text_and_blocks() {
     let (url, mut seen) = receiver(200, Duration::ZERO).await;
-    let sink = build(&config(json!({"kind": "slack", "name": "ops", "url": url}))).unwrap();
+    let sink = alert_sink(&config(json!({"kind": "slack", "name": "ops", "url": url})));
     let mut a = alert();
     a.summary = "<!channel> used from a new network".into();
     sink.deliver(&a, "d").await.unwrap();
@@ -224,10 +231,9 @@ async fn debug_output_never_shows_secrets() {
         !shown.contains(SECRET) && !shown.contains("hidden"),
         "{shown}"
     );
-    let slack = build(&config(json!({
+    let slack = alert_sink(&config(json!({
         "kind": "slack", "name": "ops", "url": "https://hooks.slack.com/services/T0/B0/XYZ",
-    })))
-    .unwrap();
+    })));
     assert!(!format!("{slack:?}").contains("XYZ"));
 }
 
@@ -265,11 +271,10 @@ fn awkward_alert() -> Alert {
 #[tokio::test]
 async fn syslog_udp_sends_one_rfc5424_datagram() {
     let collector = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let sink = build(&config(json!({
+    let sink = alert_sink(&config(json!({
         "kind": "syslog", "name": "siem", "address": collector.local_addr().unwrap().to_string(),
         "facility": "local4", "hostname": "gw1",
-    })))
-    .unwrap();
+    })));
     let a = awkward_alert();
     sink.deliver(&a, "d").await.unwrap();
 
@@ -305,11 +310,10 @@ async fn read_frame(r: &mut BufReader<tokio::net::TcpStream>) -> String {
 #[tokio::test]
 async fn syslog_tcp_frames_by_octet_count_and_reconnects() {
     let collector = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sink = build(&config(json!({
+    let sink = alert_sink(&config(json!({
         "kind": "syslog", "name": "siem", "transport": "tcp",
         "address": collector.local_addr().unwrap().to_string(),
-    })))
-    .unwrap();
+    })));
     let a = awkward_alert();
     sink.deliver(&a, "d").await.unwrap();
     sink.deliver(&alert(), "d").await.unwrap();
@@ -341,28 +345,25 @@ async fn syslog_tcp_without_collector_is_an_error() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let sink = build(&config(json!({
+    let sink = alert_sink(&config(json!({
         "kind": "syslog", "name": "siem", "transport": "tcp", "address": addr.to_string(),
-    })))
-    .unwrap();
+    })));
     let err = sink.deliver(&alert(), "d").await.unwrap_err();
     assert!(matches!(err.failure, Failure::Io(_)), "{err}");
 }
 
 #[tokio::test]
-async fn jsonl_file_appends_ocsf_lines_to_a_private_file() {
+async fn jsonl_file_appends_lines_to_a_private_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ocsf.jsonl");
-    let sink = build(&config(
-        json!({"kind": "jsonl_file", "name": "siem-file", "path": path}),
-    ))
-    .unwrap();
+    let config = config(json!({"kind": "jsonl_file", "name": "siem-file", "path": path}));
+    let Built::Events(export) = build(&config).unwrap() else {
+        panic!("a jsonl_file sink exports events");
+    };
+    assert_eq!(export.name, "siem-file");
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 
-    let a = alert();
-    sink.deliver(&a, "d").await.unwrap();
-    let file = sink.jsonl_file().unwrap();
     let event = warden_core::Event::new(
         Timestamp::from_micros(1_795_766_400_000_000),
         warden_core::event::Actor {
@@ -380,7 +381,10 @@ async fn jsonl_file_appends_ocsf_lines_to_a_private_file() {
         },
         warden_core::event::Decision::allow("grant"),
     );
-    file.append_event(&event).await.unwrap();
+    let file = &export.file;
+    file.append_batch(&[warden_ocsf::event(&event)])
+        .await
+        .unwrap();
     file.append_batch(&[json!({"n": 1}), json!({"n": 2})])
         .await
         .unwrap();
@@ -391,11 +395,9 @@ async fn jsonl_file_appends_ocsf_lines_to_a_private_file() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 4, "{text}");
-    assert_eq!(lines[0]["class_uid"], 2004);
-    assert_eq!(lines[0]["finding_info"]["uid"], a.id.to_string());
-    assert_eq!(lines[1]["class_uid"], 6003);
-    assert_eq!(lines[3], json!({"n": 2}));
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines[0]["class_uid"], 6003);
+    assert_eq!(lines[2], json!({"n": 2}));
     assert!(text.ends_with('\n'));
 }
 
@@ -440,16 +442,15 @@ fn toml_example_parses_and_validates() {
         .unwrap();
     assert_eq!(sinks.len(), 4);
     warden_sinks::validate(&sinks).unwrap();
-    assert_eq!(sinks[0].min_severity(), Severity::Medium);
-    assert_eq!(sinks[3].min_severity(), Severity::Low);
+    assert_eq!(sinks[0].min_severity(), Some(Severity::Medium));
+    assert_eq!(sinks[3].min_severity(), None);
 }
 
 #[test]
 fn wants_follows_min_severity() {
-    let sink = build(&config(json!({
+    let sink = alert_sink(&config(json!({
         "kind": "syslog", "name": "s", "address": "127.0.0.1:514", "min_severity": "medium",
-    })))
-    .unwrap();
+    })));
     assert_eq!(sink.name(), "s");
     assert!(!sink.wants(Severity::Low));
     assert!(sink.wants(Severity::Medium));

@@ -84,8 +84,9 @@ pub struct AlertDetail {
 async fn show_alert(
     State(app): State<AppState>,
     _who: AdminCaller,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
 ) -> Result<Json<AlertDetail>, ApiError> {
+    let id = alert_id(&id)?;
     let alert = app
         .store
         .alert(id)
@@ -126,9 +127,10 @@ pub struct AlertNote {
 async fn acknowledge_alert(
     State(app): State<AppState>,
     who: AdminCaller,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
     body: Option<ApiJson<AlertNote>>,
 ) -> Result<Json<Alert>, ApiError> {
+    let id = alert_id(&id)?;
     let note = body.map(|b| b.0).unwrap_or_default().note;
     let alert = app
         .alerts
@@ -147,9 +149,10 @@ async fn acknowledge_alert(
 async fn resolve_alert(
     State(app): State<AppState>,
     who: AdminCaller,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
     body: Option<ApiJson<AlertNote>>,
 ) -> Result<Json<Alert>, ApiError> {
+    let id = alert_id(&id)?;
     let note = body.map(|b| b.0).unwrap_or_default().note;
     let alert = app
         .alerts
@@ -157,6 +160,11 @@ async fn resolve_alert(
         .await
         .map_err(api_error)?;
     Ok(Json(alert))
+}
+
+/// An alert id from the path: anything that is not one names no alert.
+fn alert_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::NotFound(format!("alert {id}")))
 }
 
 fn api_error(e: AlertError) -> ApiError {

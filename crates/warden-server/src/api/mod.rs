@@ -111,6 +111,16 @@ impl App {
         event: Event,
         change: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<T, ApiError> {
+        self.recorded_at(event, change).await?.1
+    }
+
+    /// As [`App::recorded`], also returning where the event is on the ledger: the outer error is
+    /// the ledger refusing the event (nothing changed), the inner result is the change's.
+    pub async fn recorded_at<T>(
+        &self,
+        event: Event,
+        change: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<(warden_ledger::Receipt, Result<T, ApiError>), ApiError> {
         let receipt = self.ledger.record(event).await?;
         let started = Instant::now();
         let result = change.await;
@@ -132,7 +142,7 @@ impl App {
             // missing. The client still needs the result (it may hold a secret shown once).
             tracing::error!(error = %e, event_id = %receipt.event_id, "could not record the outcome of an admin change");
         }
-        result
+        Ok((receipt, result))
     }
 
     /// Records a completed authentication attempt (success or failure).
