@@ -189,6 +189,35 @@ impl Grant {
     }
 }
 
+/// One grant as a grant set version remembers it: enough to grant it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantSpec {
+    /// The target.
+    pub target: String,
+    /// The rule, as text (`GET /v1/orders/*`, `read:analytics.daily`).
+    pub rule: String,
+    /// When it stops applying, if ever.
+    pub expires_at: Option<Timestamp>,
+}
+
+/// An account's whole grant set as it was before a change that replaced several grants at once
+/// (applying a recommendation, a rollback), so the change can be undone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantSetVersion {
+    /// The account.
+    pub account: String,
+    /// 1, 2, 3… per account.
+    pub version: u64,
+    /// The grants in force before the change.
+    pub grants: Vec<GrantSpec>,
+    /// What replaced them (`recommendation`, `rollback to 2`).
+    pub reason: String,
+    /// The admin who made the change.
+    pub created_by: String,
+    /// When.
+    pub created_at: Timestamp,
+}
+
 /// Decides an HTTP action against an account's grants on one target: the first active grant whose
 /// rule matches allows it; otherwise it is denied, saying what was missing.
 pub fn decide_http<'a>(

@@ -38,7 +38,9 @@ pub use admin::Admin;
 pub use alert::{Alert, AlertStatus, Severity};
 pub use credential::{Credential, CredentialKind, ParseCredentialError, SecretDigest};
 pub use event::Event;
-pub use grant::{decide_http, decide_sql, Grant, HttpRule, Rule, SqlDecision};
+pub use grant::{
+    decide_http, decide_sql, Grant, GrantSetVersion, GrantSpec, HttpRule, Rule, SqlDecision,
+};
 pub use key::{KeyRecord, KeyState};
 pub use redact::Redactor;
 pub use seal::{SealError, Sealer};

@@ -307,6 +307,11 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
             })
         });
         let mut background = alerts.spawn_workers(retry_max_backoff, stopped.clone());
+        background.push(tokio::spawn(crate::usage::run(
+            app.store.clone(),
+            app.ledger.committed(),
+            stopped.clone(),
+        )));
         if let Some(engine) = detection {
             let task = DetectionTask {
                 store: app.store.clone(),

@@ -18,7 +18,9 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use warden_core::event::Event;
-use warden_core::{Account, Admin, Alert, AlertStatus, Grant, KeyRecord, Target, Timestamp};
+use warden_core::{
+    Account, Admin, Alert, AlertStatus, Grant, GrantSetVersion, KeyRecord, Target, Timestamp,
+};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -182,6 +184,29 @@ pub struct OutboxBacklog {
     pub last_error: Option<String>,
 }
 
+/// Allowed actions of one kind by one account under one grant on one UTC day (or, read back
+/// over a window, in the whole window).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRow {
+    /// Midnight (UTC) of the day; the window's start when read back.
+    pub day: Timestamp,
+    /// The account.
+    pub account: String,
+    /// The target.
+    pub target: String,
+    /// The grant that allowed the actions.
+    pub grant_id: String,
+    /// The narrowest grant rule allowing this kind of action (`GET /v1/orders/*`,
+    /// `read:public.orders`).
+    pub action: String,
+    /// How many.
+    pub count: u64,
+    /// The first one.
+    pub first_at: Timestamp,
+    /// The last one.
+    pub last_at: Timestamp,
+}
+
 /// A credential's successful use, for `last_used_at`.
 #[derive(Debug, Clone)]
 pub struct Usage {
@@ -313,4 +338,22 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_failed(&self, sink: &str, alert_id: uuid::Uuid, error: &str) -> Result<()>;
     /// Every sink's waiting alerts (sinks with an empty outbox are not listed).
     async fn outbox_backlog(&self) -> Result<Vec<OutboxBacklog>>;
+
+    /// Adds `rows` to the daily usage counts and stores `position` (a follower's setting name
+    /// and value) in the same transaction, so usage is counted exactly once.
+    async fn add_usage(&self, rows: &[UsageRow], position: (&str, &str)) -> Result<()>;
+    /// Usage since `since` (whole days from the one holding it), summed per account, target,
+    /// grant and action; one account's, or everyone's.
+    async fn usage(&self, since: Timestamp, account: Option<&str>) -> Result<Vec<UsageRow>>;
+    /// Replaces several of an account's grants at once: stores `version` (the set before the
+    /// change), removes the grants `remove` names at `at`, inserts `add`, in one transaction.
+    async fn replace_grants(
+        &self,
+        version: &GrantSetVersion,
+        remove: &[String],
+        add: &[Grant],
+        at: Timestamp,
+    ) -> Result<()>;
+    /// An account's grant set versions, oldest first.
+    async fn grant_versions(&self, account: &str) -> Result<Vec<GrantSetVersion>>;
 }

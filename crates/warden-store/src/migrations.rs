@@ -143,6 +143,30 @@ CREATE TABLE alert_outbox (
 )
 ",
     },
+    Migration {
+        version: 6,
+        name: "daily usage of grants, and versions of accounts' grant sets",
+        sql: "
+CREATE TABLE usage_daily (
+    day BIGINT NOT NULL,
+    account TEXT NOT NULL,
+    target TEXT NOT NULL,
+    grant_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    first_at BIGINT NOT NULL,
+    last_at BIGINT NOT NULL,
+    PRIMARY KEY (day, account, target, grant_id, action)
+);
+CREATE INDEX usage_daily_account ON usage_daily (account, day);
+CREATE TABLE grant_versions (
+    account TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (account, version)
+)
+",
+    },
 ];
 
 /// The statements of `m` for a backend whose sequence column type is `seq_type`.

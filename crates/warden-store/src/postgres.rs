@@ -10,7 +10,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 use warden_core::event::Event;
-use warden_core::{Account, Admin, Alert, Grant, KeyRecord, Target, Timestamp};
+use warden_core::{Account, Admin, Alert, Grant, GrantSetVersion, KeyRecord, Target, Timestamp};
 
 use crate::migrations::{statements, MIGRATIONS};
 use crate::rows::{
@@ -20,7 +20,7 @@ use crate::rows::{
 };
 use crate::{
     AlertQuery, Durability, EventQuery, LedgerEntry, OutboxBacklog, OutboxItem, Result, Store,
-    StoreError, StoredCheckpoint, TreeHash, Usage,
+    StoreError, StoredCheckpoint, TreeHash, Usage, UsageRow,
 };
 
 /// Advisory lock key that serialises migrations across instances ("wardmig" in ASCII).
@@ -1039,5 +1039,140 @@ impl Store for PostgresStore {
                 last_error: r.get(2),
             })
             .collect())
+    }
+
+    async fn add_usage(&self, rows: &[UsageRow], position: (&str, &str)) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let st = tx
+            .prepare_cached(
+                "INSERT INTO usage_daily (day, account, target, grant_id, action, count, first_at, last_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (day, account, target, grant_id, action) DO UPDATE SET \
+                 count = usage_daily.count + excluded.count, \
+                 first_at = LEAST(usage_daily.first_at, excluded.first_at), \
+                 last_at = GREATEST(usage_daily.last_at, excluded.last_at)",
+            )
+            .await?;
+        for r in rows {
+            tx.execute(
+                &st,
+                &[
+                    &r.day.as_micros(),
+                    &r.account,
+                    &r.target,
+                    &r.grant_id,
+                    &r.action,
+                    &rows::to_i64("usage count", r.count)?,
+                    &r.first_at.as_micros(),
+                    &r.last_at.as_micros(),
+                ],
+            )
+            .await?;
+        }
+        tx.execute(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            &[&position.0, &position.1],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn usage(&self, since: Timestamp, account: Option<&str>) -> Result<Vec<UsageRow>> {
+        let day = rows::day_of(since);
+        self.client()
+            .await?
+            .query(&rows::usage_sql('$', "::text"), &[&day, &account])
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(UsageRow {
+                    day: Timestamp::from_micros(day),
+                    account: r.try_get(0)?,
+                    target: r.try_get(1)?,
+                    grant_id: r.try_get(2)?,
+                    action: r.try_get(3)?,
+                    count: r.try_get::<_, i64>(4)?.max(0) as u64,
+                    first_at: Timestamp::from_micros(r.try_get(5)?),
+                    last_at: Timestamp::from_micros(r.try_get(6)?),
+                })
+            })
+            .collect()
+    }
+
+    async fn replace_grants(
+        &self,
+        version: &GrantSetVersion,
+        remove: &[String],
+        add: &[Grant],
+        at: Timestamp,
+    ) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        tx.execute(
+            "INSERT INTO grant_versions (account, version, body) VALUES ($1, $2, $3)",
+            &[
+                &version.account,
+                &rows::to_i64("version", version.version)?,
+                &rows::version_body(version),
+            ],
+        )
+        .await
+        .map_err(|e| {
+            if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                StoreError::Conflict(format!(
+                    "version {} of {}'s grants",
+                    version.version, version.account
+                ))
+            } else {
+                e.into()
+            }
+        })?;
+        for id in remove {
+            let n = tx
+                .execute(
+                    "UPDATE grants SET removed_at = $2 WHERE id = $1 AND account = $3 AND removed_at IS NULL",
+                    &[id, &at.as_micros(), &version.account],
+                )
+                .await?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("grant {id}")));
+            }
+        }
+        for g in add {
+            tx.execute(
+                &format!(
+                    "INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                ),
+                &[
+                    &g.id,
+                    &g.account,
+                    &g.target,
+                    &g.rule.to_string(),
+                    &g.created_by,
+                    &g.created_at.as_micros(),
+                    &g.expires_at.map(Timestamp::as_micros),
+                    &g.last_used_at.map(Timestamp::as_micros),
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn grant_versions(&self, account: &str) -> Result<Vec<GrantSetVersion>> {
+        self.client()
+            .await?
+            .query(
+                "SELECT body FROM grant_versions WHERE account = $1 ORDER BY version",
+                &[&account],
+            )
+            .await?
+            .iter()
+            .map(|r| rows::version_from_body(&r.get::<_, String>(0)))
+            .collect()
     }
 }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use warden_core::event::{Event, OutcomeRecord};
 use warden_core::{
-    Account, AccountName, Admin, Alert, Email, Grant, KeyRecord, Rule, SecretDigest, Target,
-    TargetKind, Timestamp,
+    Account, AccountName, Admin, Alert, Email, Grant, GrantSetVersion, KeyRecord, Rule,
+    SecretDigest, Target, TargetKind, Timestamp,
 };
 
 use crate::{Result, StoreError};
@@ -427,3 +427,29 @@ pub fn alert_query(q: &crate::AlertQuery, sigil: char) -> (String, Vec<String>) 
 pub const OUTBOX_BACKLOG_SQL: &str = "SELECT sink, COUNT(*), \
      (SELECT h.last_error FROM alert_outbox h WHERE h.sink = o.sink ORDER BY h.alert_id LIMIT 1) \
      FROM alert_outbox o GROUP BY sink ORDER BY sink";
+
+/// Midnight (UTC) of the day holding `t`: the key of its daily usage row.
+pub fn day_of(t: Timestamp) -> i64 {
+    const DAY_US: i64 = 86_400_000_000;
+    t.as_micros().div_euclid(DAY_US) * DAY_US
+}
+
+/// A grant set version as the `grant_versions.body` column holds it.
+pub fn version_body(v: &GrantSetVersion) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// A grant set version from its `body` column.
+pub fn version_from_body(body: &str) -> Result<GrantSetVersion> {
+    serde_json::from_str(body).map_err(|e| corrupt("grant set version", e))
+}
+
+/// Usage summed over a window: placeholder 1 is the first day, placeholder 2 the account or
+/// NULL (`account_cast` types it where the dialect needs to).
+pub fn usage_sql(sigil: char, account_cast: &str) -> String {
+    format!(
+        "SELECT account, target, grant_id, action, CAST(SUM(count) AS BIGINT), MIN(first_at), MAX(last_at) \
+         FROM usage_daily WHERE day >= {sigil}1 AND ({sigil}2{account_cast} IS NULL OR account = {sigil}2) \
+         GROUP BY account, target, grant_id, action ORDER BY account, target, grant_id, action"
+    )
+}

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use warden_core::event::Event;
-use warden_core::{Account, Admin, Alert, Grant, KeyRecord, Target, Timestamp};
+use warden_core::{Account, Admin, Alert, Grant, GrantSetVersion, KeyRecord, Target, Timestamp};
 
 use crate::migrations::{statements, MIGRATIONS};
 use crate::rows::{
@@ -22,7 +22,7 @@ use crate::rows::{
 };
 use crate::{
     AlertQuery, Durability, EventQuery, LedgerEntry, OutboxBacklog, OutboxItem, Result, Store,
-    StoreError, StoredCheckpoint, TreeHash, Usage,
+    StoreError, StoredCheckpoint, TreeHash, Usage, UsageRow,
 };
 
 /// Idle read connections kept open.
@@ -1128,6 +1128,142 @@ impl Store for SqliteStore {
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
+        })
+        .await
+    }
+
+    async fn add_usage(&self, rows: &[UsageRow], position: (&str, &str)) -> Result<()> {
+        let rows = rows.to_vec();
+        let (name, value) = (position.0.to_owned(), position.1.to_owned());
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut st = tx.prepare_cached(
+                    "INSERT INTO usage_daily (day, account, target, grant_id, action, count, first_at, last_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                     ON CONFLICT (day, account, target, grant_id, action) DO UPDATE SET \
+                     count = usage_daily.count + excluded.count, \
+                     first_at = MIN(usage_daily.first_at, excluded.first_at), \
+                     last_at = MAX(usage_daily.last_at, excluded.last_at)",
+                )?;
+                for r in &rows {
+                    st.execute(params![
+                        r.day.as_micros(),
+                        r.account,
+                        r.target,
+                        r.grant_id,
+                        r.action,
+                        rows::to_i64("usage count", r.count)?,
+                        r.first_at.as_micros(),
+                        r.last_at.as_micros(),
+                    ])?;
+                }
+            }
+            tx.execute(
+                "INSERT INTO settings (name, value) VALUES (?1, ?2) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![name, value],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn usage(&self, since: Timestamp, account: Option<&str>) -> Result<Vec<UsageRow>> {
+        let account = account.map(str::to_owned);
+        let day = rows::day_of(since);
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&rows::usage_sql('?', ""))?;
+            let rows = st
+                .query_map(params![day, account], |r| {
+                    Ok(UsageRow {
+                        day: Timestamp::from_micros(day),
+                        account: r.get(0)?,
+                        target: r.get(1)?,
+                        grant_id: r.get(2)?,
+                        action: r.get(3)?,
+                        count: r.get::<_, i64>(4)?.max(0) as u64,
+                        first_at: Timestamp::from_micros(r.get(5)?),
+                        last_at: Timestamp::from_micros(r.get(6)?),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn replace_grants(
+        &self,
+        version: &GrantSetVersion,
+        remove: &[String],
+        add: &[Grant],
+        at: Timestamp,
+    ) -> Result<()> {
+        let (version, remove, add) = (version.clone(), remove.to_vec(), add.to_vec());
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO grant_versions (account, version, body) VALUES (?1, ?2, ?3)",
+                params![
+                    version.account,
+                    rows::to_i64("version", version.version)?,
+                    rows::version_body(&version)
+                ],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!(
+                        "version {} of {}'s grants",
+                        version.version, version.account
+                    ))
+                } else {
+                    e.into()
+                }
+            })?;
+            for id in &remove {
+                let n = tx.execute(
+                    "UPDATE grants SET removed_at = ?2 WHERE id = ?1 AND account = ?3 AND removed_at IS NULL",
+                    params![id, at.as_micros(), version.account],
+                )?;
+                if n == 0 {
+                    return Err(StoreError::NotFound(format!("grant {id}")));
+                }
+            }
+            for g in &add {
+                tx.execute(
+                    &format!(
+                        "INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                    ),
+                    params![
+                        g.id,
+                        g.account,
+                        g.target,
+                        g.rule.to_string(),
+                        g.created_by,
+                        g.created_at.as_micros(),
+                        g.expires_at.map(Timestamp::as_micros),
+                        g.last_used_at.map(Timestamp::as_micros),
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn grant_versions(&self, account: &str) -> Result<Vec<GrantSetVersion>> {
+        let account = account.to_owned();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT body FROM grant_versions WHERE account = ?1 ORDER BY version",
+            )?;
+            let bodies = st
+                .query_map([account], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            bodies.iter().map(|b| rows::version_from_body(b)).collect()
         })
         .await
     }

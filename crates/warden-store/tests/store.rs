@@ -1,0 +1,326 @@
+//! Alerts, sink outboxes, settings, usage rollups and grant set versions behave the same on both
+//! backends.
+
+use std::sync::Arc;
+
+use warden_core::{
+    Alert, AlertStatus, Grant, GrantSetVersion, GrantSpec, Rule, Severity, TargetKind, Timestamp,
+};
+use warden_store::{AlertQuery, PostgresStore, SqliteStore, Store, StoreError, UsageRow};
+use warden_testkit::ScratchDb;
+
+fn alert(account: &str, at: i64) -> Alert {
+    Alert {
+        id: uuid::Uuid::now_v7(),
+        detector: "new_source_network".into(),
+        severity: Severity::Medium,
+        status: AlertStatus::Open,
+        account: Some(account.into()),
+        target: Some("orders".into()),
+        subject: "10.1.2.0/24".into(),
+        summary: format!("{account} called from a new network 10.1.2.0/24"),
+        count: 1,
+        first_seen: Timestamp::from_micros(at),
+        last_seen: Timestamp::from_micros(at),
+        seqs: vec![7],
+        acknowledged_by: None,
+        acknowledged_at: None,
+        resolved_by: None,
+        resolved_at: None,
+        note: None,
+    }
+}
+
+async fn exercise(store: Arc<dyn Store>) {
+    // Settings: absent, set, replaced.
+    assert_eq!(store.setting("detect.position").await.unwrap(), None);
+    store.set_setting("detect.position", "10").await.unwrap();
+    store.set_setting("detect.position", "11").await.unwrap();
+    assert_eq!(
+        store.setting("detect.position").await.unwrap().as_deref(),
+        Some("11")
+    );
+
+    // A new alert is queued for the sinks named, in creation order.
+    let first = alert("billing", 1_000);
+    let second = alert("etl", 2_000);
+    let sinks = vec!["ops-webhook".to_owned(), "siem".to_owned()];
+    store.insert_alert(&first, &sinks).await.unwrap();
+    store.insert_alert(&second, &sinks[..1]).await.unwrap();
+    let due = store.outbox_due("ops-webhook", 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|i| i.alert.id).collect::<Vec<_>>(),
+        vec![first.id, second.id]
+    );
+    assert_eq!(store.outbox_due("siem", 10).await.unwrap().len(), 1);
+
+    // A failed attempt stays queued with its error; a delivery leaves the outbox.
+    store
+        .outbox_failed("ops-webhook", first.id, "connection refused")
+        .await
+        .unwrap();
+    let backlog = store.outbox_backlog().await.unwrap();
+    let ops = backlog.iter().find(|b| b.sink == "ops-webhook").unwrap();
+    assert_eq!(ops.pending, 2);
+    assert_eq!(ops.last_error.as_deref(), Some("connection refused"));
+    assert_eq!(
+        store.outbox_due("ops-webhook", 1).await.unwrap()[0].attempts,
+        1
+    );
+    store
+        .outbox_delivered("ops-webhook", first.id)
+        .await
+        .unwrap();
+    store
+        .outbox_delivered("ops-webhook", second.id)
+        .await
+        .unwrap();
+    assert!(store
+        .outbox_due("ops-webhook", 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Updates are visible to the outbox (it delivers the alert as it is now) and to listings.
+    let mut grown = first.clone();
+    grown.count = 5;
+    grown.last_seen = Timestamp::from_micros(3_000);
+    grown.status = AlertStatus::Acknowledged;
+    grown.acknowledged_by = Some("alice".into());
+    store.update_alert(&grown).await.unwrap();
+    assert_eq!(store.outbox_due("siem", 10).await.unwrap()[0].alert, grown);
+    assert_eq!(store.alert(first.id).await.unwrap(), Some(grown.clone()));
+    let all = store
+        .alerts(&AlertQuery {
+            limit: 10,
+            ..AlertQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|a| a.id).collect::<Vec<_>>(),
+        vec![first.id, second.id]
+    );
+    let open = store
+        .alerts(&AlertQuery {
+            status: Some(AlertStatus::Open),
+            limit: 10,
+            ..AlertQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(open, vec![second.clone()]);
+    let billing = store
+        .alerts(&AlertQuery {
+            account: Some("billing".into()),
+            limit: 10,
+            ..AlertQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(billing.len(), 1);
+
+    // Updating an alert that does not exist says so.
+    let ghost = alert("nobody", 1);
+    assert!(matches!(
+        store.update_alert(&ghost).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.alert(ghost.id).await.unwrap(), None);
+}
+
+const DAY: i64 = 86_400_000_000;
+
+fn usage(day: i64, action: &str, count: u64) -> UsageRow {
+    UsageRow {
+        day: Timestamp::from_micros(day * DAY),
+        account: "billing".into(),
+        target: "orders".into(),
+        grant_id: "g_aaaaaaaaaaaa".into(),
+        action: action.into(),
+        count,
+        first_at: Timestamp::from_micros(day * DAY + 10),
+        last_at: Timestamp::from_micros(day * DAY + 20),
+    }
+}
+
+async fn usage_and_versions(store: Arc<dyn Store>) {
+    // Counts add up per day; the follower's position is stored with them.
+    store
+        .add_usage(
+            &[usage(100, "GET /v1/orders/*", 3)],
+            ("usage.position", "5"),
+        )
+        .await
+        .unwrap();
+    let mut later = usage(100, "GET /v1/orders/*", 2);
+    later.first_at = Timestamp::from_micros(100 * DAY + 5);
+    later.last_at = Timestamp::from_micros(100 * DAY + 50);
+    store
+        .add_usage(
+            &[
+                later,
+                usage(101, "GET /v1/orders/*", 1),
+                usage(90, "POST /v1/orders/*", 7),
+            ],
+            ("usage.position", "9"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.setting("usage.position").await.unwrap().as_deref(),
+        Some("9")
+    );
+
+    // Read back over a window: summed per action across days, older days left out.
+    let since = Timestamp::from_micros(95 * DAY + 1);
+    let rows = store.usage(since, None).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].count, 6);
+    assert_eq!(rows[0].first_at, Timestamp::from_micros(100 * DAY + 5));
+    assert_eq!(rows[0].last_at, Timestamp::from_micros(101 * DAY + 20));
+    let all = store
+        .usage(Timestamp::from_micros(0), Some("billing"))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(store
+        .usage(Timestamp::from_micros(0), Some("etl"))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Replacing grants keeps the set before the change as a version, all in one transaction.
+    store
+        .insert_account(&warden_core::Account {
+            name: warden_core::AccountName::parse("billing").unwrap(),
+            owner: warden_core::Email::parse("owner", "ada@example.com").unwrap(),
+            purpose: "test".into(),
+            labels: Default::default(),
+            created_by: "admin".into(),
+            created_at: Timestamp::from_micros(0),
+            expires_at: None,
+            disabled_reason: None,
+            last_used_at: None,
+        })
+        .await
+        .unwrap();
+    store
+        .insert_target(&warden_core::Target {
+            name: "orders".into(),
+            kind: TargetKind::Http,
+            upstream: "https://orders.internal".into(),
+            ca_bundle: None,
+            credentials: None,
+            created_by: "admin".into(),
+            created_at: Timestamp::from_micros(0),
+            rotation_period_secs: None,
+            rotated_at: None,
+        })
+        .await
+        .unwrap();
+    let grant = |id: &str, rule: &str| Grant {
+        id: id.into(),
+        account: "billing".into(),
+        target: "orders".into(),
+        rule: Rule::parse(TargetKind::Http, rule).unwrap(),
+        created_by: "admin".into(),
+        created_at: Timestamp::from_micros(1),
+        expires_at: None,
+        last_used_at: None,
+    };
+    let broad = grant("g_broadbroadb", "GET /v1/**");
+    store.insert_grant(&broad).await.unwrap();
+    let version = GrantSetVersion {
+        account: "billing".into(),
+        version: 1,
+        grants: vec![GrantSpec {
+            target: "orders".into(),
+            rule: "GET /v1/**".into(),
+            expires_at: None,
+        }],
+        reason: "recommendation".into(),
+        created_by: "admin".into(),
+        created_at: Timestamp::from_micros(2),
+    };
+    let narrow = grant("g_narrownarro", "GET /v1/orders/*");
+    store
+        .replace_grants(
+            &version,
+            &[broad.id.clone()],
+            &[narrow.clone()],
+            Timestamp::from_micros(2),
+        )
+        .await
+        .unwrap();
+    let now: Vec<String> = store
+        .grants(Some("billing"), None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    assert_eq!(now, vec![narrow.id.clone()]);
+    assert_eq!(
+        store.grant_versions("billing").await.unwrap(),
+        vec![version.clone()]
+    );
+
+    // A failed replacement changes nothing: the same version again, or a grant already gone.
+    assert!(matches!(
+        store
+            .replace_grants(&version, &[], &[], Timestamp::from_micros(3))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mut second = version.clone();
+    second.version = 2;
+    let extra = grant("g_extraextrae", "GET /v1/items/*");
+    assert!(matches!(
+        store
+            .replace_grants(
+                &second,
+                &[broad.id.clone()],
+                &[extra],
+                Timestamp::from_micros(3)
+            )
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.grant_versions("billing").await.unwrap().len(), 1);
+    assert_eq!(store.grants(Some("billing"), None).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn sqlite_usage_and_grant_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("warden.db"))
+        .await
+        .unwrap();
+    usage_and_versions(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn postgres_usage_and_grant_versions() {
+    let db = ScratchDb::create().await;
+    let store = PostgresStore::connect(&db.url(), 4).await.unwrap();
+    usage_and_versions(Arc::new(store)).await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn sqlite_alerts_outboxes_and_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("warden.db"))
+        .await
+        .unwrap();
+    exercise(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn postgres_alerts_outboxes_and_settings() {
+    let db = ScratchDb::create().await;
+    let store = PostgresStore::connect(&db.url(), 4).await.unwrap();
+    exercise(Arc::new(store)).await;
+    db.drop_db().await;
+}
