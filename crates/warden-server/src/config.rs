@@ -51,6 +51,17 @@ pub struct Config {
     pub detection: warden_detect::DetectConfig,
     /// Alerts: de-duplication, delivery retries and the sinks alerts go to.
     pub alerts: AlertsConfig,
+    /// Accountability analysis settings.
+    pub accountability: AccountabilityConfig,
+}
+
+/// Accountability analysis settings.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountabilityConfig {
+    /// Emails of the humans on record (from HR or the directory): an account owned by anyone
+    /// else is a finding. Empty: that check is skipped.
+    pub people: Vec<String>,
 }
 
 /// Alert settings.
@@ -279,6 +290,7 @@ impl Default for Config {
                 rotation_check: Duration::from_secs(30),
             },
             detection: warden_detect::DetectConfig::default(),
+            accountability: AccountabilityConfig::default(),
             alerts: AlertsConfig {
                 enabled: true,
                 history: Duration::from_secs(30 * 24 * 3600),

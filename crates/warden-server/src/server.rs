@@ -258,6 +258,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         clock,
         metrics: metrics_handle(),
         pg: pg_gateway.clone(),
+        people: config.accountability.people.clone(),
         alerts: alerts.clone(),
         detection: detection.clone(),
         stopping: stopped.clone(),

@@ -247,8 +247,8 @@ async fn usage_and_versions(store: Arc<dyn Store>) {
     store
         .replace_grants(
             &version,
-            &[broad.id.clone()],
-            &[narrow.clone()],
+            std::slice::from_ref(&broad.id),
+            std::slice::from_ref(&narrow),
             Timestamp::from_micros(2),
         )
         .await
@@ -280,7 +280,7 @@ async fn usage_and_versions(store: Arc<dyn Store>) {
         store
             .replace_grants(
                 &second,
-                &[broad.id.clone()],
+                std::slice::from_ref(&broad.id),
                 &[extra],
                 Timestamp::from_micros(3)
             )

@@ -141,6 +141,51 @@ pub async fn grant(cmd: GrantCommand) -> Result<()> {
                 .await?;
             output::object(client.output, &removed, GRANT_COLUMNS);
         }
+        GrantCommand::Versions { account, client } => {
+            let versions: Vec<Value> = Client::new(&client)?
+                .get(&format!("/v1/accounts/{}/grant-versions", path(&account)))
+                .await?;
+            let rows: Vec<Value> = versions
+                .iter()
+                .map(|v| {
+                    let mut row = v.clone();
+                    row["grants"] = json!(v["grants"].as_array().map(|g| g
+                        .iter()
+                        .map(|g| format!(
+                            "{} {}",
+                            output::cell(g.get("target")),
+                            output::cell(g.get("rule"))
+                        ))
+                        .collect::<Vec<_>>()
+                        .join("; ")));
+                    row
+                })
+                .collect();
+            let columns: &[Column] = &[
+                ("VERSION", "version"),
+                ("REPLACED BY", "reason"),
+                ("BY", "created_by"),
+                ("AT", "created_at"),
+                ("GRANTS", "grants"),
+            ];
+            match client.output {
+                crate::cli::Output::Table => output::list(client.output, &rows, columns),
+                _ => output::list(client.output, &versions, columns),
+            }
+        }
+        GrantCommand::Rollback {
+            account,
+            to,
+            client,
+        } => {
+            let change: Value = Client::new(&client)?
+                .post(
+                    &format!("/v1/accounts/{}/grants/rollback", path(&account)),
+                    &json!({ "version": to }),
+                )
+                .await?;
+            crate::accountability::print_change(client.output, &change);
+        }
     }
     Ok(())
 }

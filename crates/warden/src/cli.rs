@@ -58,6 +58,32 @@ pub enum Command {
     /// See, acknowledge and resolve what detection raised about service accounts.
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// Find unused and broad grants, inactive accounts, old or unrotated keys and missing
+    /// owners, with the compliance controls each bears on.
+    ///
+    /// Example: warden analyze --window 90d
+    Analyze {
+        #[command(flatten)]
+        tuning: TuningArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show the narrowed grant set that covers everything an account did (unused grants
+    /// removed, wildcards narrowed to what was used) as a diff; `--apply` applies it.
+    ///
+    /// Example: warden recommend billing-etl --apply
+    Recommend {
+        /// Account name.
+        account: String,
+        /// Apply the recommendation (the previous grant set is kept as a version:
+        /// `warden grant rollback ACCOUNT --to VERSION` restores it).
+        #[arg(long)]
+        apply: bool,
+        #[command(flatten)]
+        tuning: TuningArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -227,6 +253,44 @@ pub enum GrantCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// List the versions of an account's grant set (each kept when `warden recommend --apply`
+    /// or a rollback replaced it).
+    Versions {
+        /// Account name.
+        account: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Give an account back the grants a version holds (the current set is kept as a new
+    /// version, so a rollback can be undone too).
+    ///
+    /// Example: warden grant rollback billing-etl --to 1
+    Rollback {
+        /// Account name.
+        account: String,
+        /// The version to restore (from `warden grant versions`).
+        #[arg(long, value_name = "VERSION")]
+        to: u64,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// How far back and how strictly accountability analysis looks.
+#[derive(Debug, Args)]
+pub struct TuningArgs {
+    /// Usage considered: this long back.
+    #[arg(long, value_name = "DURATION", default_value = "90d")]
+    pub window: String,
+    /// Accounts and keys unused this long are findings.
+    #[arg(long, value_name = "DURATION", default_value = "90d")]
+    pub unused_after: String,
+    /// Keys older than this are findings.
+    #[arg(long, value_name = "DURATION", default_value = "90d")]
+    pub max_key_age: String,
+    /// Grants younger than this are never recommended for removal.
+    #[arg(long, value_name = "DURATION", default_value = "14d")]
+    pub protect_new: String,
 }
 
 #[derive(Debug, Args)]

@@ -54,6 +54,13 @@ pub async fn run(cli: crate::cli::Cli) -> Result<()> {
         Command::Grant(cmd) => crate::access::grant(cmd).await,
         Command::Sessions(cmd) => crate::access::sessions(cmd).await,
         Command::Alerts(cmd) => crate::alerts::alerts(cmd).await,
+        Command::Analyze { tuning, client } => crate::accountability::analyze(tuning, client).await,
+        Command::Recommend {
+            account,
+            apply,
+            tuning,
+            client,
+        } => crate::accountability::recommend(account, apply, tuning, client).await,
         Command::Whoami(client) => {
             let me: Value = Client::new(&client)?.get("/v1/whoami").await?;
             output::object(

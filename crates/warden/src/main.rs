@@ -4,6 +4,7 @@
 //! fails verification), 2 usage error.
 
 mod access;
+mod accountability;
 mod alerts;
 mod audit;
 mod cli;

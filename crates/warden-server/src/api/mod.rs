@@ -5,6 +5,7 @@
 //! is never made that the ledger did not accept) and its outcome after. The OpenAPI document at
 //! `/v1/openapi.json` is generated from the handlers' annotations.
 
+mod access;
 mod accounts;
 mod admins;
 mod alerts;
@@ -67,6 +68,8 @@ pub struct App {
     pub metrics: PrometheusHandle,
     /// The PostgreSQL gateway, for its live sessions.
     pub pg: Arc<warden_gateway::postgres::PgGateway>,
+    /// Emails of the humans on record, for the accountability analysis.
+    pub people: Vec<String>,
     /// Alerts: raising, acknowledging, resolving, delivering.
     pub alerts: Arc<crate::alerts::AlertBook>,
     /// The detection engine (baselines and detectors), when detection runs here.
@@ -258,6 +261,7 @@ pub fn router(app: AppState, max_body_bytes: usize) -> Router {
         .merge(oauth::routes())
         .merge(sessions::routes())
         .merge(alerts::routes())
+        .merge(access::routes())
         .split_for_parts();
     let openapi: Arc<str> = openapi.to_json().unwrap_or_default().into();
     api.route(
