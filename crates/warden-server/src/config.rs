@@ -53,6 +53,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// Accountability analysis settings.
     pub accountability: AccountabilityConfig,
+    /// Lifecycle policies (each off by default).
+    pub lifecycle: crate::lifecycle::LifecycleConfig,
 }
 
 /// Accountability analysis settings.
@@ -291,6 +293,7 @@ impl Default for Config {
             },
             detection: warden_detect::DetectConfig::default(),
             accountability: AccountabilityConfig::default(),
+            lifecycle: crate::lifecycle::LifecycleConfig::default(),
             alerts: AlertsConfig {
                 enabled: true,
                 history: Duration::from_secs(30 * 24 * 3600),
@@ -409,6 +412,7 @@ impl Config {
         if self.alerts.retry_max_backoff < Duration::from_secs(1) {
             problems.push("alerts.retry_max_backoff: must be at least 1s".to_owned());
         }
+        problems.extend(self.lifecycle.problems());
         if let Err(e) = warden_sinks::validate(&self.alerts.sinks) {
             problems.push(format!("alerts.sinks: {e}"));
         }
@@ -466,7 +470,7 @@ fn describe(errors: figment::Error) -> String {
 }
 
 /// Durations as human text (`"2s"`, `"5m"`, `"24h"`) in the config file and environment.
-mod humantime_serde_str {
+pub(crate) mod humantime_serde_str {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};

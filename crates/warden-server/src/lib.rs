@@ -10,6 +10,7 @@
 //! - [`detection`]: baselines and detectors following the ledger.
 //! - [`alerts`]: de-duplicated alerts, their lifecycle, and delivery through durable outboxes.
 //! - [`export`]: every event as OCSF JSON lines for SIEMs.
+//! - [`lifecycle`]: policies that disable, expire and rotate on a schedule.
 //! - [`usage`]: daily counts of what each grant was used for, for least-privilege analysis.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -21,6 +22,7 @@ pub mod detection;
 pub mod export;
 pub mod follow;
 pub mod jobs;
+pub mod lifecycle;
 pub mod server;
 pub mod usage;
 

@@ -259,6 +259,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         metrics: metrics_handle(),
         pg: pg_gateway.clone(),
         people: config.accountability.people.clone(),
+        lifecycle: config.lifecycle.clone(),
         alerts: alerts.clone(),
         detection: detection.clone(),
         stopping: stopped.clone(),
@@ -308,6 +309,11 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
             })
         });
         let mut background = alerts.spawn_workers(retry_max_backoff, stopped.clone());
+        background.push(tokio::spawn(crate::lifecycle::scheduled(
+            app.clone(),
+            app.lifecycle.clone(),
+            stopped.clone(),
+        )));
         background.push(tokio::spawn(crate::usage::run(
             app.store.clone(),
             app.ledger.committed(),

@@ -13,6 +13,7 @@
 
 pub mod migrations;
 pub mod postgres;
+pub mod reviews;
 pub mod rows;
 pub mod sqlite;
 
@@ -23,6 +24,7 @@ use warden_core::{
 };
 
 pub use postgres::PostgresStore;
+pub use reviews::{Review, ReviewDecision, ReviewItem, ReviewStatus};
 pub use sqlite::SqliteStore;
 
 /// What can go wrong in a store.
@@ -259,6 +261,9 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes a key at `at`; [`StoreError::NotFound`] if absent. Revoking twice keeps the first
     /// time.
     async fn revoke_key(&self, key_id: &str, at: Timestamp) -> Result<KeyRecord>;
+    /// Sets a key to stop working at `at`, unless it already stops earlier; returns the key.
+    /// [`StoreError::NotFound`] if absent.
+    async fn expire_key(&self, key_id: &str, at: Timestamp) -> Result<KeyRecord>;
     /// Records credential uses: `last_used_at` only moves forward.
     async fn record_usage(&self, uses: &[Usage]) -> Result<()>;
 
@@ -345,6 +350,9 @@ pub trait Store: Send + Sync + 'static {
     /// Usage since `since` (whole days from the one holding it), summed per account, target,
     /// grant and action; one account's, or everyone's.
     async fn usage(&self, since: Timestamp, account: Option<&str>) -> Result<Vec<UsageRow>>;
+    /// Allowed actions per day since `since` (whole days from the one holding it), summed over
+    /// every account, as `(midnight UTC, count)`, oldest first: reports' activity charts.
+    async fn daily_usage(&self, since: Timestamp) -> Result<Vec<(Timestamp, u64)>>;
     /// Replaces several of an account's grants at once: stores `version` (the set before the
     /// change), removes the grants `remove` names at `at`, inserts `add`, in one transaction.
     async fn replace_grants(
@@ -356,4 +364,20 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// An account's grant set versions, oldest first.
     async fn grant_versions(&self, account: &str) -> Result<Vec<GrantSetVersion>>;
+
+    /// Starts an access review: stores it (open) and its items in one transaction.
+    /// [`StoreError::Conflict`] if a review of that name exists or another review is open.
+    async fn insert_review(&self, review: &Review, items: &[ReviewItem]) -> Result<()>;
+    /// One access review.
+    async fn review(&self, name: &str) -> Result<Option<Review>>;
+    /// Every access review, oldest first.
+    async fn reviews(&self) -> Result<Vec<Review>>;
+    /// A review's items, by account.
+    async fn review_items(&self, review: &str) -> Result<Vec<ReviewItem>>;
+    /// Stores the decision on an item (decision, justification, who, when, grants to remove) of an
+    /// open review; [`StoreError::NotFound`] if the review is not open or has no such item.
+    async fn decide_review_item(&self, item: &ReviewItem) -> Result<()>;
+    /// Closes an open review (`review`'s closed by and at) and stores each of `items`' outcome,
+    /// in one transaction; [`StoreError::NotFound`] if the review is not open.
+    async fn close_review(&self, review: &Review, items: &[ReviewItem]) -> Result<()>;
 }

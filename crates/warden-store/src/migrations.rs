@@ -167,6 +167,34 @@ CREATE TABLE grant_versions (
 )
 ",
     },
+    Migration {
+        version: 7,
+        name: "access reviews and their items (one per account, with its decision)",
+        sql: "
+CREATE TABLE reviews (
+    name TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    started_by TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    closed_by TEXT,
+    closed_at BIGINT,
+    body TEXT NOT NULL
+);
+CREATE UNIQUE INDEX reviews_one_open ON reviews (status) WHERE status = 'open';
+CREATE TABLE review_items (
+    review TEXT NOT NULL REFERENCES reviews(name),
+    account TEXT NOT NULL,
+    decision TEXT,
+    justification TEXT,
+    decided_by TEXT,
+    decided_at BIGINT,
+    remove_grants TEXT NOT NULL,
+    outcome TEXT,
+    body TEXT NOT NULL,
+    PRIMARY KEY (review, account)
+)
+",
+    },
 ];
 
 /// The statements of `m` for a backend whose sequence column type is `seq_type`.

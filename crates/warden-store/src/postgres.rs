@@ -13,6 +13,7 @@ use warden_core::event::Event;
 use warden_core::{Account, Admin, Alert, Grant, GrantSetVersion, KeyRecord, Target, Timestamp};
 
 use crate::migrations::{statements, MIGRATIONS};
+use crate::reviews::{self, Review, ReviewItem, ITEM_COLUMNS, REVIEW_COLUMNS};
 use crate::rows::{
     self, AccountRow, AdminRow, EntryRow, FilterValue, GrantRow, KeyRow, TargetRow,
     ACCOUNT_COLUMNS, ADMIN_COLUMNS, ALERT_COLUMNS, ENTRY_COLUMNS, GRANT_COLUMNS, KEY_COLUMNS,
@@ -448,6 +449,21 @@ impl Store for PostgresStore {
             .query_opt(
                 &format!(
                     "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE key_id = $1 RETURNING {KEY_COLUMNS}"
+                ),
+                &[&key_id, &at.as_micros()],
+            )
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("key {key_id}")))?;
+        key_row(&row, 0)
+    }
+
+    async fn expire_key(&self, key_id: &str, at: Timestamp) -> Result<KeyRecord> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!(
+                    "UPDATE api_keys SET expires_at = LEAST(COALESCE(expires_at, $2), $2) WHERE key_id = $1 RETURNING {KEY_COLUMNS}"
                 ),
                 &[&key_id, &at.as_micros()],
             )
@@ -1102,6 +1118,22 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    async fn daily_usage(&self, since: Timestamp) -> Result<Vec<(Timestamp, u64)>> {
+        let day = rows::day_of(since);
+        self.client()
+            .await?
+            .query(&rows::daily_usage_sql('$'), &[&day])
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    Timestamp::from_micros(r.try_get(0)?),
+                    r.try_get::<_, i64>(1)?.max(0) as u64,
+                ))
+            })
+            .collect()
+    }
+
     async fn replace_grants(
         &self,
         version: &GrantSetVersion,
@@ -1175,4 +1207,185 @@ impl Store for PostgresStore {
             .map(|r| rows::version_from_body(&r.get::<_, String>(0)))
             .collect()
     }
+
+    async fn insert_review(&self, review: &Review, items: &[ReviewItem]) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        if let Some(open) = tx
+            .query_opt("SELECT name FROM reviews WHERE status = 'open'", &[])
+            .await?
+        {
+            return Err(StoreError::Conflict(format!(
+                "open review {}",
+                open.get::<_, String>(0)
+            )));
+        }
+        tx.execute(
+            &format!("INSERT INTO reviews ({REVIEW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+            &[
+                &review.name,
+                &review.status.as_str(),
+                &review.started_by,
+                &review.started_at.as_micros(),
+                &review.closed_by,
+                &review.closed_at.map(Timestamp::as_micros),
+                &review.body.to_string(),
+            ],
+        )
+        .await
+        .map_err(|e| {
+            if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                StoreError::Conflict(format!("review {}", review.name))
+            } else {
+                e.into()
+            }
+        })?;
+        let st = tx
+            .prepare_cached(&format!(
+                "INSERT INTO review_items ({ITEM_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ))
+            .await?;
+        for item in items {
+            let (decision, decided_at, remove, body) = reviews::item_columns(item);
+            tx.execute(
+                &st,
+                &[
+                    &item.review,
+                    &item.account,
+                    &decision,
+                    &item.justification,
+                    &item.decided_by,
+                    &decided_at,
+                    &remove,
+                    &item.outcome,
+                    &body,
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn review(&self, name: &str) -> Result<Option<Review>> {
+        self.client()
+            .await?
+            .query_opt(
+                &format!("SELECT {REVIEW_COLUMNS} FROM reviews WHERE name = $1"),
+                &[&name],
+            )
+            .await?
+            .map(|r| review_row(&r))
+            .transpose()
+    }
+
+    async fn reviews(&self) -> Result<Vec<Review>> {
+        self.client()
+            .await?
+            .query(
+                &format!("SELECT {REVIEW_COLUMNS} FROM reviews ORDER BY started_at, name"),
+                &[],
+            )
+            .await?
+            .iter()
+            .map(review_row)
+            .collect()
+    }
+
+    async fn review_items(&self, review: &str) -> Result<Vec<ReviewItem>> {
+        self.client()
+            .await?
+            .query(
+                &format!(
+                    "SELECT {ITEM_COLUMNS} FROM review_items WHERE review = $1 ORDER BY account"
+                ),
+                &[&review],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                reviews::ItemRow {
+                    review: r.try_get(0)?,
+                    account: r.try_get(1)?,
+                    decision: r.try_get(2)?,
+                    justification: r.try_get(3)?,
+                    decided_by: r.try_get(4)?,
+                    decided_at: r.try_get(5)?,
+                    remove_grants: r.try_get(6)?,
+                    outcome: r.try_get(7)?,
+                    body: r.try_get(8)?,
+                }
+                .into_item()
+            })
+            .collect()
+    }
+
+    async fn decide_review_item(&self, item: &ReviewItem) -> Result<()> {
+        let (decision, decided_at, remove, _) = reviews::item_columns(item);
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE review_items SET decision = $3, justification = $4, decided_by = $5, \
+                 decided_at = $6, remove_grants = $7 WHERE review = $1 AND account = $2 \
+                 AND review IN (SELECT name FROM reviews WHERE status = 'open')",
+                &[
+                    &item.review,
+                    &item.account,
+                    &decision,
+                    &item.justification,
+                    &item.decided_by,
+                    &decided_at,
+                    &remove,
+                ],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!(
+                "account {} in open review {}",
+                item.account, item.review
+            )));
+        }
+        Ok(())
+    }
+
+    async fn close_review(&self, review: &Review, items: &[ReviewItem]) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let n = tx
+            .execute(
+                "UPDATE reviews SET status = 'closed', closed_by = $2, closed_at = $3 \
+                 WHERE name = $1 AND status = 'open'",
+                &[
+                    &review.name,
+                    &review.closed_by,
+                    &review.closed_at.map(Timestamp::as_micros),
+                ],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("open review {}", review.name)));
+        }
+        for item in items {
+            tx.execute(
+                "UPDATE review_items SET outcome = $3 WHERE review = $1 AND account = $2",
+                &[&item.review, &item.account, &item.outcome],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn review_row(r: &Row) -> Result<Review> {
+    reviews::review_from(
+        r.try_get(0)?,
+        r.try_get(1)?,
+        r.try_get(2)?,
+        r.try_get(3)?,
+        r.try_get(4)?,
+        r.try_get(5)?,
+        r.try_get(6)?,
+    )
 }

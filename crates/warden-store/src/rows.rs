@@ -434,6 +434,14 @@ pub fn day_of(t: Timestamp) -> i64 {
     t.as_micros().div_euclid(DAY_US) * DAY_US
 }
 
+/// Usage per day since placeholder 1 (the first day), summed over every account.
+pub fn daily_usage_sql(sigil: char) -> String {
+    format!(
+        "SELECT day, CAST(SUM(count) AS BIGINT) FROM usage_daily WHERE day >= {sigil}1 \
+         GROUP BY day ORDER BY day"
+    )
+}
+
 /// A grant set version as the `grant_versions.body` column holds it.
 pub fn version_body(v: &GrantSetVersion) -> String {
     serde_json::to_string(v).unwrap_or_default()

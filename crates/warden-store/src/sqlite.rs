@@ -15,6 +15,7 @@ use warden_core::event::Event;
 use warden_core::{Account, Admin, Alert, Grant, GrantSetVersion, KeyRecord, Target, Timestamp};
 
 use crate::migrations::{statements, MIGRATIONS};
+use crate::reviews::{self, Review, ReviewItem, ITEM_COLUMNS, REVIEW_COLUMNS};
 use crate::rows::{
     self, AccountRow, AdminRow, EntryRow, FilterValue, GrantRow, KeyRow, TargetRow,
     ACCOUNT_COLUMNS, ADMIN_COLUMNS, ALERT_COLUMNS, ENTRY_COLUMNS, GRANT_COLUMNS, KEY_COLUMNS,
@@ -589,6 +590,18 @@ impl Store for SqliteStore {
         self.write(move |c| {
             c.execute(
                 "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE key_id = ?1",
+                params![id, at.as_micros()],
+            )?;
+            get_key(c, &id)?.ok_or_else(|| StoreError::NotFound(format!("key {id}")))
+        })
+        .await
+    }
+
+    async fn expire_key(&self, key_id: &str, at: Timestamp) -> Result<KeyRecord> {
+        let id = key_id.to_owned();
+        self.write(move |c| {
+            c.execute(
+                "UPDATE api_keys SET expires_at = MIN(COALESCE(expires_at, ?2), ?2) WHERE key_id = ?1",
                 params![id, at.as_micros()],
             )?;
             get_key(c, &id)?.ok_or_else(|| StoreError::NotFound(format!("key {id}")))
@@ -1194,6 +1207,23 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn daily_usage(&self, since: Timestamp) -> Result<Vec<(Timestamp, u64)>> {
+        let day = rows::day_of(since);
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&rows::daily_usage_sql('?'))?;
+            let rows = st
+                .query_map(params![day], |r| {
+                    Ok((
+                        Timestamp::from_micros(r.get(0)?),
+                        r.get::<_, i64>(1)?.max(0) as u64,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
     async fn replace_grants(
         &self,
         version: &GrantSetVersion,
@@ -1267,4 +1297,184 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn insert_review(&self, review: &Review, items: &[ReviewItem]) -> Result<()> {
+        let (review, items) = (review.clone(), items.to_vec());
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            let open: Option<String> = tx
+                .query_row("SELECT name FROM reviews WHERE status = 'open'", [], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if let Some(open) = open {
+                return Err(StoreError::Conflict(format!("open review {open}")));
+            }
+            tx.execute(
+                &format!("INSERT INTO reviews ({REVIEW_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                params![
+                    review.name,
+                    review.status.as_str(),
+                    review.started_by,
+                    review.started_at.as_micros(),
+                    review.closed_by,
+                    review.closed_at.map(Timestamp::as_micros),
+                    review.body.to_string(),
+                ],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!("review {}", review.name))
+                } else {
+                    e.into()
+                }
+            })?;
+            {
+                let mut st = tx.prepare_cached(&format!(
+                    "INSERT INTO review_items ({ITEM_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                ))?;
+                for item in &items {
+                    let (decision, decided_at, remove, body) = reviews::item_columns(item);
+                    st.execute(params![
+                        item.review,
+                        item.account,
+                        decision,
+                        item.justification,
+                        item.decided_by,
+                        decided_at,
+                        remove,
+                        item.outcome,
+                        body,
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn review(&self, name: &str) -> Result<Option<Review>> {
+        let name = name.to_owned();
+        self.read(move |c| {
+            c.query_row(
+                &format!("SELECT {REVIEW_COLUMNS} FROM reviews WHERE name = ?1"),
+                [name],
+                review_row,
+            )
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn reviews(&self) -> Result<Vec<Review>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {REVIEW_COLUMNS} FROM reviews ORDER BY started_at, name"
+            ))?;
+            let rows = st
+                .query_map([], review_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().collect()
+        })
+        .await
+    }
+
+    async fn review_items(&self, review: &str) -> Result<Vec<ReviewItem>> {
+        let review = review.to_owned();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {ITEM_COLUMNS} FROM review_items WHERE review = ?1 ORDER BY account"
+            ))?;
+            let rows = st
+                .query_map([review], review_item_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().map(reviews::ItemRow::into_item).collect()
+        })
+        .await
+    }
+
+    async fn decide_review_item(&self, item: &ReviewItem) -> Result<()> {
+        let item = item.clone();
+        self.write(move |c| {
+            let (decision, decided_at, remove, _) = reviews::item_columns(&item);
+            let n = c.execute(
+                "UPDATE review_items SET decision = ?3, justification = ?4, decided_by = ?5, \
+                 decided_at = ?6, remove_grants = ?7 WHERE review = ?1 AND account = ?2 \
+                 AND review IN (SELECT name FROM reviews WHERE status = 'open')",
+                params![
+                    item.review,
+                    item.account,
+                    decision,
+                    item.justification,
+                    item.decided_by,
+                    decided_at,
+                    remove,
+                ],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "account {} in open review {}",
+                    item.account, item.review
+                )));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn close_review(&self, review: &Review, items: &[ReviewItem]) -> Result<()> {
+        let (review, items) = (review.clone(), items.to_vec());
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            let n = tx.execute(
+                "UPDATE reviews SET status = 'closed', closed_by = ?2, closed_at = ?3 \
+                 WHERE name = ?1 AND status = 'open'",
+                params![
+                    review.name,
+                    review.closed_by,
+                    review.closed_at.map(Timestamp::as_micros)
+                ],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("open review {}", review.name)));
+            }
+            for item in &items {
+                tx.execute(
+                    "UPDATE review_items SET outcome = ?3 WHERE review = ?1 AND account = ?2",
+                    params![item.review, item.account, item.outcome],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn review_row(r: &Row<'_>) -> rusqlite::Result<Result<Review>> {
+    Ok(reviews::review_from(
+        r.get(0)?,
+        &r.get::<_, String>(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        &r.get::<_, String>(6)?,
+    ))
+}
+
+fn review_item_row(r: &Row<'_>) -> rusqlite::Result<reviews::ItemRow> {
+    Ok(reviews::ItemRow {
+        review: r.get(0)?,
+        account: r.get(1)?,
+        decision: r.get(2)?,
+        justification: r.get(3)?,
+        decided_by: r.get(4)?,
+        decided_at: r.get(5)?,
+        remove_grants: r.get(6)?,
+        outcome: r.get(7)?,
+        body: r.get(8)?,
+    })
 }

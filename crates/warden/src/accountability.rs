@@ -4,7 +4,7 @@
 use anyhow::Result;
 use serde_json::{json, Value};
 
-use crate::cli::{ClientArgs, Output, TuningArgs};
+use crate::cli::{ClientArgs, LifecycleCommand, Output, TuningArgs};
 use crate::client::Client;
 use crate::commands::path;
 use crate::output::{self, Column};
@@ -128,4 +128,58 @@ pub fn print_change(output: Output, change: &Value) {
     print!("{}", change["diff"].as_str().unwrap_or_default());
     let version = output::cell(change.get("version"));
     println!("The previous grants are kept as version {version} (warden grant rollback ACCOUNT --to {version} restores them).");
+}
+
+/// Runs `warden lifecycle plan|run`.
+pub async fn lifecycle(cmd: LifecycleCommand) -> Result<()> {
+    let (plans, client): (Value, ClientArgs) = match cmd {
+        LifecycleCommand::Plan(client) => (
+            Client::new(&client)?.get("/v1/lifecycle/plan").await?,
+            client,
+        ),
+        LifecycleCommand::Run(client) => (
+            Client::new(&client)?
+                .post("/v1/lifecycle/run", &json!({}))
+                .await?,
+            client,
+        ),
+    };
+    if client.output != Output::Table {
+        println!("{plans}");
+        return Ok(());
+    }
+    let rows: Vec<Value> = plans
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|p| {
+            let (policy, enabled) = (p["policy"].clone(), p["enabled"].clone());
+            p["steps"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |mut step| {
+                    step["policy"] = policy.clone();
+                    step["enabled"] = enabled.clone();
+                    step
+                })
+        })
+        .collect();
+    if rows.is_empty() {
+        println!("nothing to do");
+        return Ok(());
+    }
+    let columns: &[Column] = &[
+        ("POLICY", "policy"),
+        ("ENABLED", "enabled"),
+        ("ACTION", "action"),
+        ("ACCOUNT", "account"),
+        ("KEY", "key_id"),
+        ("WHEN", "at"),
+        ("WHY", "reason"),
+    ];
+    output::list(client.output, &rows, columns);
+    Ok(())
 }

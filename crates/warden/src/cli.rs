@@ -58,6 +58,12 @@ pub enum Command {
     /// See, acknowledge and resolve what detection raised about service accounts.
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// Periodic access reviews: snapshot every account, decide keep, revoke or modify per
+    /// account with a justification, remind owners, close to apply the decisions.
+    ///
+    /// Example: warden review start --name 2026-Q4
+    #[command(subcommand)]
+    Review(crate::reviews::ReviewCommand),
     /// Find unused and broad grants, inactive accounts, old or unrotated keys and missing
     /// owners, with the compliance controls each bears on.
     ///
@@ -68,6 +74,15 @@ pub enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// See what the lifecycle policies (disable inactive accounts, expire old keys, require
+    /// owners, rotate keys) would do now, or run the enabled ones at once.
+    #[command(subcommand)]
+    Lifecycle(LifecycleCommand),
+    /// Write an audit-ready report (access review, least privilege, compliance) as one
+    /// self-contained HTML file, JSON or CSV, naming the ledger checkpoint it was computed from.
+    ///
+    /// Example: warden report compliance --format html --out compliance.html
+    Report(crate::reports::ReportArgs),
     /// Show the narrowed grant set that covers everything an account did (unused grants
     /// removed, wildcards narrowed to what was used) as a diff; `--apply` applies it.
     ///
@@ -274,6 +289,14 @@ pub enum GrantCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LifecycleCommand {
+    /// What every policy would do now, enabled or not (a dry run: nothing changes).
+    Plan(ClientArgs),
+    /// Run the enabled policies now instead of waiting for `lifecycle.schedule`.
+    Run(ClientArgs),
 }
 
 /// How far back and how strictly accountability analysis looks.

@@ -54,7 +54,10 @@ pub async fn run(cli: crate::cli::Cli) -> Result<()> {
         Command::Grant(cmd) => crate::access::grant(cmd).await,
         Command::Sessions(cmd) => crate::access::sessions(cmd).await,
         Command::Alerts(cmd) => crate::alerts::alerts(cmd).await,
+        Command::Review(cmd) => crate::reviews::review(cmd).await,
+        Command::Report(args) => crate::reports::report(args).await,
         Command::Analyze { tuning, client } => crate::accountability::analyze(tuning, client).await,
+        Command::Lifecycle(cmd) => crate::accountability::lifecycle(cmd).await,
         Command::Recommend {
             account,
             apply,

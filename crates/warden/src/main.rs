@@ -11,6 +11,8 @@ mod cli;
 mod client;
 mod commands;
 mod output;
+mod reports;
+mod reviews;
 
 use std::process::ExitCode;
 

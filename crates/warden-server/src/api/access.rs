@@ -17,7 +17,7 @@ use warden_core::{Grant, GrantSetVersion, GrantSpec, Rule, Timestamp};
 use super::extract::{AdminCaller, ApiJson};
 use super::keys::parse_duration;
 use super::problem::{ApiError, Problem};
-use super::AppState;
+use super::{App, AppState};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -63,16 +63,16 @@ impl Tuning {
 }
 
 /// Everything the analysis looks at, loaded from the store.
-struct Loaded {
+pub(crate) struct Loaded {
     accounts: Vec<warden_core::Account>,
-    keys: Vec<warden_core::KeyRecord>,
+    pub(crate) keys: Vec<warden_core::KeyRecord>,
     grants: Vec<Grant>,
     usage: Vec<UsageRecord>,
 }
 
 impl Loaded {
-    async fn load(
-        app: &AppState,
+    pub(crate) async fn load(
+        app: &App,
         account: Option<&str>,
         options: &Options,
     ) -> Result<Self, ApiError> {
@@ -113,7 +113,7 @@ impl Loaded {
         })
     }
 
-    fn population(&self) -> Population<'_> {
+    pub(crate) fn population(&self) -> Population<'_> {
         Population {
             accounts: &self.accounts,
             keys: &self.keys,
@@ -209,7 +209,7 @@ async fn apply_recommendation(
     let tuning = body.map(|b| b.0).unwrap_or_default();
     let (recommendation, loaded) = recommend(&app, &name, &tuning).await?;
     if recommendation.is_empty() {
-        return Err(ApiError::Conflict(format!(
+        return Err(ApiError::WrongState(format!(
             "{name}'s grants already match what it uses; nothing to apply"
         )));
     }

@@ -170,7 +170,7 @@ fn alert_id(id: &str) -> Result<Uuid, ApiError> {
 fn api_error(e: AlertError) -> ApiError {
     match e {
         AlertError::NotFound(id) => ApiError::NotFound(format!("alert {id}")),
-        e @ AlertError::Conflict { .. } => ApiError::Conflict(e.to_string()),
+        e @ AlertError::Conflict { .. } => ApiError::WrongState(e.to_string()),
         AlertError::Ledger(e) => e.into(),
         AlertError::Store(e) => e.into(),
     }

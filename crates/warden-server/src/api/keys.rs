@@ -13,7 +13,7 @@ use warden_core::{AccountName, Credential, CredentialKind, KeyRecord, Timestamp}
 
 use super::extract::{AdminCaller, ApiJson};
 use super::problem::{ApiError, Problem};
-use super::AppState;
+use super::{App, AppState};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -137,8 +137,9 @@ async fn existing_account(app: &AppState, name: &str) -> Result<AccountName, Api
     Ok(account.name)
 }
 
-fn new_key(
-    app: &AppState,
+/// A new key for `account` and its record (digest and SCRAM verifier; never the secret).
+pub(crate) fn new_key(
+    app: &App,
     account: AccountName,
     created_by: &str,
     now: Timestamp,

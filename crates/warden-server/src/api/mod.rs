@@ -5,7 +5,7 @@
 //! is never made that the ledger did not accept) and its outcome after. The OpenAPI document at
 //! `/v1/openapi.json` is generated from the handlers' annotations.
 
-mod access;
+pub(crate) mod access;
 mod accounts;
 mod admins;
 mod alerts;
@@ -13,10 +13,13 @@ mod events;
 mod extract;
 mod grants;
 mod health;
-mod keys;
+pub(crate) mod keys;
 mod ledger;
+mod lifecycle;
 mod oauth;
 pub mod problem;
+mod reports;
+mod reviews;
 mod sessions;
 pub(crate) mod targets;
 mod whoami;
@@ -37,7 +40,7 @@ use warden_core::Clock;
 use warden_store::Store;
 
 pub use extract::Caller;
-use problem::ApiError;
+pub use problem::ApiError;
 use warden_gateway::auth::{AdminPrincipal, AuthFailure, Authenticator};
 use warden_gateway::policy::Policy;
 use warden_ledger::LedgerWriter;
@@ -70,6 +73,8 @@ pub struct App {
     pub pg: Arc<warden_gateway::postgres::PgGateway>,
     /// Emails of the humans on record, for the accountability analysis.
     pub people: Vec<String>,
+    /// The lifecycle policies.
+    pub lifecycle: crate::lifecycle::LifecycleConfig,
     /// Alerts: raising, acknowledging, resolving, delivering.
     pub alerts: Arc<crate::alerts::AlertBook>,
     /// The detection engine (baselines and detectors), when detection runs here.
@@ -262,6 +267,9 @@ pub fn router(app: AppState, max_body_bytes: usize) -> Router {
         .merge(sessions::routes())
         .merge(alerts::routes())
         .merge(access::routes())
+        .merge(reports::routes())
+        .merge(lifecycle::routes())
+        .merge(reviews::routes())
         .split_for_parts();
     let openapi: Arc<str> = openapi.to_json().unwrap_or_default().into();
     api.route(

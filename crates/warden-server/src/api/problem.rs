@@ -57,6 +57,13 @@ pub enum ApiError {
     /// The object already exists.
     #[error("{0} already exists")]
     Conflict(String),
+    /// The object is not in a state that allows this (an alert already resolved, nothing left
+    /// to apply), said in a sentence.
+    #[error("{0}")]
+    WrongState(String),
+    /// Warden itself failed (a file it must write, …), said in a sentence.
+    #[error("{0}")]
+    Internal(String),
     /// The audit ledger cannot record the action, so it is refused (fail closed).
     #[error(transparent)]
     LedgerUnavailable(#[from] LedgerError),
@@ -86,6 +93,12 @@ impl ApiError {
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Already exists"),
+            Self::WrongState(_) => (StatusCode::CONFLICT, "conflict", "Not possible now"),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
             Self::LedgerUnavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "ledger-unavailable",
