@@ -182,4 +182,49 @@ async fn policies_plan_then_act(backend: Backend) {
     t.stop().await;
 }
 
-on_both_backends!(policies_plan_then_act);
+/// `require_owner` live: accounts owned by someone not on record, or without a purpose, are
+/// disabled; the rest are left alone.
+async fn require_owner_disables_the_unowned(backend: Backend) {
+    let t = TestServer::start_with(backend, |c| {
+        c.accountability.people = vec!["ada@acme.io".into()];
+        c.lifecycle.require_owner.enabled = true;
+    })
+    .await;
+    let owned = account(&t, "owned", "ada@acme.io").await;
+    let stranger = account(&t, "stranger", "mallory@elsewhere.io").await;
+    let (s, b) = t
+        .post(
+            "/v1/accounts",
+            &t.admin,
+            json!({"name": "vague", "owner": "ada@acme.io", "purpose": "stuff"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let vague = t.key("vague").await;
+    let (s, done) = t.post("/v1/lifecycle/run", &t.admin, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{done}");
+    assert_eq!(
+        steps(&done),
+        vec![
+            triple("require_owner", "disable_account", "stranger"),
+            triple("require_owner", "disable_account", "vague"),
+        ]
+    );
+    assert_eq!(t.whoami(&owned).await.0, StatusCode::OK);
+    assert_eq!(t.whoami(&stranger).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.whoami(&vague).await.0, StatusCode::UNAUTHORIZED);
+    let (_, shown) = t.get("/v1/accounts/stranger", &t.admin).await;
+    assert!(
+        shown["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("lifecycle policy require_owner"),
+        "{shown}"
+    );
+    // Running again finds nothing left to do.
+    let (_, again) = t.post("/v1/lifecycle/run", &t.admin, json!({})).await;
+    assert!(steps(&again).is_empty(), "{again}");
+    t.stop().await;
+}
+
+on_both_backends!(policies_plan_then_act, require_owner_disables_the_unowned);
