@@ -178,6 +178,25 @@ async fn reports(backend: Backend) {
             .unwrap()
     ));
 
+    // An access review with one decision so far: the reports carry it.
+    let (s, body) = t
+        .post("/v1/reviews", &t.admin, json!({"name": "2027-Q1"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let decision =
+        json!({"account": "idle", "decision": "revoke", "justification": "nobody owns it <b>"});
+    let (s, body) = t
+        .post("/v1/reviews/2027-Q1/decisions", &t.admin, decision)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let d = fetch(&t, "/v1/reports/access-review?format=json").await;
+    let doc: Value = serde_json::from_str(&d.body).unwrap();
+    assert_eq!(doc["review"]["name"], "2027-Q1");
+    assert_eq!(doc["review"]["status"], "open");
+    assert_eq!(doc["review"]["decisions"][0]["decision"], "revoke");
+    assert_eq!(doc["accounts"][1]["review_decision"]["decided_by"], "admin");
+    assert!(doc["accounts"][0]["review_decision"].is_null());
+
     let dir = tempfile::tempdir().unwrap();
     for kind in ["access-review", "least-privilege", "compliance"] {
         for format in ["html", "json", "csv"] {
@@ -248,6 +267,7 @@ async fn reports(backend: Backend) {
                         _ => "Compliance evidence report",
                     };
                     assert!(d.body.contains(&format!("<title>{title}</title>")));
+                    assert!(d.body.contains("nobody owns it &#60;b&#62;"));
                     let file = dir.path().join(format!("{kind}.html"));
                     std::fs::write(&file, &d.body).unwrap();
                     let (dom, console) = browse(&file);

@@ -10,7 +10,9 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use warden_access::Options;
-use warden_report::{CheckpointRef, DailyActivity, Format, ReportInput, ReportKind};
+use warden_report::{
+    CheckpointRef, DailyActivity, Format, ReportInput, ReportKind, ReviewDecision, ReviewSection,
+};
 
 use super::access::Loaded;
 use super::extract::AdminCaller;
@@ -139,6 +141,7 @@ async fn report(
             count,
         })
         .collect();
+    let review = latest_review(&app).await?;
     let generated_by = who.admin.name.clone();
     // Analysing and rendering thousands of accounts is CPU work: off the async workers.
     let (body, size) = tokio::task::spawn_blocking(move || {
@@ -148,8 +151,7 @@ async fn report(
             analysis,
             checkpoint,
             activity,
-            // Access reviews fill this in once they record decisions.
-            review: None,
+            review,
             generated_at: now,
             generated_by,
         };
@@ -179,4 +181,31 @@ async fn report(
             .insert("warden-checkpoint-size", size.into());
     }
     Ok(response)
+}
+
+/// The most recent access review (open or closed) and the decisions made in it so far.
+async fn latest_review(app: &AppState) -> Result<Option<ReviewSection>, ApiError> {
+    let Some(review) = app.store.reviews().await?.pop() else {
+        return Ok(None);
+    };
+    let decisions = app
+        .store
+        .review_items(&review.name)
+        .await?
+        .into_iter()
+        .filter_map(|item| {
+            Some(ReviewDecision {
+                decision: item.decision?.as_str().to_owned(),
+                justification: item.justification.unwrap_or_default(),
+                decided_by: item.decided_by.unwrap_or_default(),
+                decided_at: item.decided_at?,
+                account: item.account,
+            })
+        })
+        .collect();
+    Ok(Some(ReviewSection {
+        name: review.name,
+        status: review.status.as_str().to_owned(),
+        decisions,
+    }))
 }
