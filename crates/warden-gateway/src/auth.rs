@@ -343,7 +343,7 @@ impl Authenticator {
         let now = self.clock.now();
         Ok(self
             .store
-            .list_keys(account)
+            .list_keys(Some(account))
             .await?
             .into_iter()
             .filter(|k| k.state(now).is_usable())

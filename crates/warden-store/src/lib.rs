@@ -252,8 +252,8 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_key(&self, key: &KeyRecord) -> Result<()>;
     /// One key with its account, in one lookup by primary key: the authentication hot path.
     async fn key_with_account(&self, key_id: &str) -> Result<Option<(KeyRecord, Account)>>;
-    /// All keys of an account, newest first.
-    async fn list_keys(&self, account: &str) -> Result<Vec<KeyRecord>>;
+    /// All keys of an account (or, with `None`, of every account), newest first.
+    async fn list_keys(&self, account: Option<&str>) -> Result<Vec<KeyRecord>>;
     /// Atomically stores `new` and marks every other key of its account that is not yet
     /// superseded as superseded by it, expiring at `grace_until` (or earlier if it already
     /// expired sooner). Returns the ids of the keys superseded.

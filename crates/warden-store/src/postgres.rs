@@ -409,12 +409,12 @@ impl Store for PostgresStore {
             .transpose()
     }
 
-    async fn list_keys(&self, account: &str) -> Result<Vec<KeyRecord>> {
+    async fn list_keys(&self, account: Option<&str>) -> Result<Vec<KeyRecord>> {
         let rows = self
             .client()
             .await?
             .query(
-                &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE account = $1 ORDER BY created_at DESC, key_id"),
+                &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE ($1::text IS NULL OR account = $1) ORDER BY created_at DESC, key_id"),
                 &[&account],
             )
             .await?;

@@ -549,11 +549,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_keys(&self, account: &str) -> Result<Vec<KeyRecord>> {
-        let account = account.to_owned();
+    async fn list_keys(&self, account: Option<&str>) -> Result<Vec<KeyRecord>> {
+        let account = account.map(str::to_owned);
         self.read(move |c| {
             let mut st = c.prepare(&format!(
-                "SELECT {KEY_COLUMNS} FROM api_keys WHERE account = ?1 ORDER BY created_at DESC, key_id"
+                "SELECT {KEY_COLUMNS} FROM api_keys WHERE (?1 IS NULL OR account = ?1) ORDER BY created_at DESC, key_id"
             ))?;
             let rows = st
                 .query_map([account], |r| key_row(r, 0))?

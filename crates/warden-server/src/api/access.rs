@@ -85,10 +85,7 @@ impl Loaded {
                 .ok_or_else(|| ApiError::NotFound(format!("account {name}")))?],
             None => app.store.list_accounts().await?,
         };
-        let mut keys = Vec::new();
-        for a in &accounts {
-            keys.extend(app.store.list_keys(a.name.as_str()).await?);
-        }
+        let keys = app.store.list_keys(account).await?;
         let grants = app.store.grants(account, None).await?;
         let usage = app
             .store

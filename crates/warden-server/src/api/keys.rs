@@ -218,7 +218,7 @@ async fn list_keys(
 ) -> Result<Json<Vec<KeyView>>, ApiError> {
     existing_account(&app, &name).await?;
     let now = app.clock.now();
-    let keys = app.store.list_keys(&name).await?;
+    let keys = app.store.list_keys(Some(&name)).await?;
     Ok(Json(
         keys.into_iter().map(|k| KeyView::new(k, now)).collect(),
     ))

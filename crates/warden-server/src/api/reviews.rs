@@ -748,7 +748,7 @@ async fn apply(
                 Err(e) => return Err(e.into()),
             }
             let mut revoked = 0;
-            for key in app.store.list_keys(account).await? {
+            for key in app.store.list_keys(Some(account)).await? {
                 if key.revoked_at.is_none() {
                     app.store.revoke_key(&key.key_id, now).await?;
                     revoked += 1;
