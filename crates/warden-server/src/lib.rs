@@ -5,6 +5,7 @@
 //! - [`config`]: layered configuration (defaults, `warden.toml`, `WARDEN_*`, flags).
 //! - [`server`]: starting and stopping a server; the data directory and bootstrap admin.
 //! - [`api`]: the REST API, problem documents, health and metrics endpoints.
+//! - [`console`]: the web console (server-rendered pages for admins) on the API address.
 //! - [`jobs`]: background jobs (credential use, ledger retention).
 //! - [`follow`]: reading the ledger as it grows.
 //! - [`detection`]: baselines and detectors following the ledger.
@@ -18,6 +19,7 @@
 pub mod alerts;
 pub mod api;
 pub mod config;
+pub mod console;
 pub mod detection;
 pub mod export;
 pub mod follow;

@@ -285,6 +285,7 @@ pub fn router(app: AppState, max_body_bytes: usize) -> Router {
         }),
     )
     .merge(health::routes())
+    .merge(crate::console::router(app.clone()))
     .route_layer(middleware::from_fn(count_requests))
     .fallback(|| async { ApiError::NotFound("route".into()) })
     .layer(DefaultBodyLimit::max(max_body_bytes))

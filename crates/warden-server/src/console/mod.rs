@@ -1,0 +1,258 @@
+//! The web console: server-rendered HTML pages for admins, served on the API address at `/` and
+//! under `/console/`, from askama templates compiled into the binary (`templates/console/`) and
+//! one embedded stylesheet. No script is needed; every action is a plain HTML form.
+//!
+//! Admins sign in with their admin token ([`sign_in`]); the session is a cookie ([`session`]),
+//! and every form carries the session's CSRF token, checked on every POST. Pages read the store
+//! directly; changes go through the same functions the REST API uses (the [`AlertBook`] for
+//! alerts), so they land on the ledger exactly as API changes do, with the admin as actor.
+//!
+//! Pages: [`overview`], [`accounts`], [`alerts`].
+//!
+//! [`AlertBook`]: crate::alerts::AlertBook
+
+pub mod accounts;
+pub mod alerts;
+pub mod overview;
+pub mod session;
+pub mod sign_in;
+
+use std::sync::Arc;
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use warden_core::Timestamp;
+use warden_gateway::auth::{AdminPrincipal, Principal};
+
+use crate::api::{ApiError, AppState, Caller};
+use session::{Session, Sessions};
+
+/// Where the sign-in form is.
+pub const SIGN_IN: &str = "/console/sign-in";
+
+const STYLESHEET: &str = include_str!("assets/console.css");
+
+/// The console's state: the API's, plus the sessions.
+#[derive(Clone)]
+pub struct Console {
+    /// Everything the API handlers have.
+    pub app: AppState,
+    /// Who is signed in.
+    pub sessions: Arc<Sessions>,
+}
+
+/// The console's routes, to merge into the API router.
+pub fn router<S: Clone + Send + Sync + 'static>(app: AppState) -> Router<S> {
+    let state = Console {
+        app,
+        sessions: Arc::new(Sessions::default()),
+    };
+    Router::new()
+        .route("/", get(|| async { see_other("/console/") }))
+        .route("/console", get(|| async { see_other("/console/") }))
+        .route("/console/", get(overview::page))
+        .route(SIGN_IN, get(sign_in::form).post(sign_in::submit))
+        .route("/console/sign-out", post(sign_in::sign_out))
+        .route("/console/accounts", get(accounts::page))
+        .route("/console/alerts", get(alerts::page))
+        .route("/console/alerts/{id}/ack", post(alerts::acknowledge))
+        .route("/console/alerts/{id}/resolve", post(alerts::resolve))
+        .route("/console/assets/console.css", get(stylesheet))
+        .layer(middleware::from_fn(harden))
+        .with_state(state)
+}
+
+/// Headers on every console response: nothing but this origin's own stylesheet may load, no
+/// script runs, no other site may frame the page, and nothing is cached (pages show secrets'
+/// surroundings and CSRF tokens).
+async fn harden(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            "content-security-policy",
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+        ("x-frame-options", "DENY"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    if !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+/// A `303 See Other` to `to` (after a POST, the browser follows with a GET).
+pub fn see_other(to: &str) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [(
+            LOCATION,
+            HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/console/")),
+        )],
+    )
+        .into_response()
+}
+
+/// A rendered template as an HTML response.
+pub fn html(status: StatusCode, rendered: askama::Result<String>) -> Response {
+    match rendered {
+        Ok(body) => (status, [(CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "console template failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A failure while building a page: shown as a short plain page with the API's status code.
+pub struct Failure(ApiError);
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Self(e)
+    }
+}
+
+impl From<warden_store::StoreError> for Failure {
+    fn from(e: warden_store::StoreError) -> Self {
+        Self(e.into())
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let message = self.0.to_string();
+        let status = self.0.into_response().status();
+        if status.is_server_error() {
+            tracing::error!(error = %message, "console page failed");
+        }
+        let text = if status.is_server_error() {
+            "Something went wrong; the server log has the details.".to_owned()
+        } else {
+            message
+        };
+        (status, [(CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+    }
+}
+
+/// What every signed-in page's frame shows: who is signed in, the CSRF token for its forms
+/// (sign-out included) and which navigation entry is current.
+pub struct Layout {
+    /// The admin's name.
+    pub admin: String,
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// The current page: `overview`, `accounts` or `alerts`.
+    pub page: &'static str,
+}
+
+/// A request from a signed-in admin. Without a valid session a GET is sent to the sign-in form
+/// and anything else is refused with 403.
+pub struct SignedIn {
+    /// The admin, as verified on this request.
+    pub admin: AdminPrincipal,
+    /// Their session.
+    pub session: Session,
+    /// Their origin, for events.
+    pub caller: Caller,
+}
+
+impl SignedIn {
+    /// The frame for page `page`.
+    pub fn layout(&self, page: &'static str) -> Layout {
+        Layout {
+            admin: self.admin.name.clone(),
+            csrf: self.session.csrf.clone(),
+            page,
+        }
+    }
+}
+
+impl FromRequestParts<Console> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
+        let Ok(caller) = Caller::from_request_parts(parts, console).await;
+        let refuse = |parts: &Parts| {
+            if parts.method == Method::GET || parts.method == Method::HEAD {
+                see_other(SIGN_IN)
+            } else {
+                forbidden()
+            }
+        };
+        let Some(session) = console.sessions.find(parts) else {
+            return Err(refuse(parts));
+        };
+        // The token is checked again on every request: revoking it ends the session.
+        match console.app.auth.authenticate(Some(&session.token)).await {
+            Ok(Principal::Admin(admin)) => Ok(Self {
+                admin,
+                session,
+                caller,
+            }),
+            _ => {
+                console.sessions.close(&session.id);
+                Err(refuse(parts))
+            }
+        }
+    }
+}
+
+/// The form field every POST carries.
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    /// The session's CSRF token.
+    pub csrf: Option<String>,
+}
+
+/// Whether a POST carries the session's CSRF token; when not, answer with [`forbidden`].
+pub fn csrf_ok(who: &SignedIn, form: Result<Form<CsrfForm>, FormRejection>) -> bool {
+    let presented = form.ok().and_then(|Form(f)| f.csrf);
+    who.session.csrf_matches(presented.as_deref())
+}
+
+/// 403 for a POST without a session or without the session's CSRF token.
+pub fn forbidden() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "Forbidden: this form is stale or did not come from a signed-in console page. Reload the page and try again.",
+    )
+        .into_response()
+}
+
+/// A time as the console shows it: `2027-01-31 12:00 UTC`.
+pub fn when(t: Timestamp) -> String {
+    let s = t.to_string();
+    match (s.get(..10), s.get(11..16)) {
+        (Some(date), Some(time)) => format!("{date} {time} UTC"),
+        _ => s,
+    }
+}
