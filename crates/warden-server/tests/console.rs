@@ -17,6 +17,7 @@ on_both_backends!(
     an_admin_signs_in_sees_real_numbers_and_signs_out,
     an_alert_is_acknowledged_and_resolved_on_the_ledger,
     accounts_are_searchable_sortable_exportable_and_escaped,
+    activity_lists_filters_pages_and_exports_events,
 );
 
 /// A browser of sorts: no redirects followed, the session cookie kept by hand.
@@ -122,7 +123,12 @@ async fn signed_out_visitors_see_only_the_sign_in_form() {
     let root = b.get("/").await;
     assert_eq!(root.status, StatusCode::SEE_OTHER);
     assert_eq!(root.location.as_deref(), Some("/console/"));
-    for path in ["/console/", "/console/accounts", "/console/alerts"] {
+    for path in [
+        "/console/",
+        "/console/accounts",
+        "/console/activity",
+        "/console/alerts",
+    ] {
         let page = b.get(path).await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
         assert_eq!(page.location.as_deref(), Some("/console/sign-in"), "{path}");
@@ -435,6 +441,84 @@ async fn accounts_are_searchable_sortable_exportable_and_escaped(backend: Backen
         stranger.get("/console/accounts?format=csv").await.status,
         StatusCode::SEE_OTHER
     );
+    t.stop().await;
+}
+
+async fn activity_lists_filters_pages_and_exports_events(backend: Backend) {
+    let t = TestServer::start(backend).await;
+    create_account(&t, "billing", "charges customers").await;
+    create_account(&t, "etl", "nightly loads").await;
+    assert_eq!(t.whoami("bogus-token").await.0, StatusCode::UNAUTHORIZED);
+
+    // Without a session: the sign-in form.
+    let mut stranger = Browser::new(&t);
+    let away = stranger.get("/console/activity").await;
+    assert_eq!(away.status, StatusCode::SEE_OTHER);
+    assert_eq!(away.location.as_deref(), Some("/console/sign-in"));
+
+    let mut b = Browser::new(&t);
+    b.sign_in(&t.admin).await;
+    let page = b.get("/console/activity").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("aria-current=\"page\">Activity<"));
+    assert!(page.body.contains("<label for=\"category\">"));
+    assert!(
+        page.body.contains("<td>account.create</td>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<td>account/billing</td>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<td>whoami</td>"), "{}", page.body);
+    // Newest first: etl was created after billing.
+    let (etl, billing) = (
+        page.body.find("<td>account/etl</td>").unwrap(),
+        page.body.find("<td>account/billing</td>").unwrap(),
+    );
+    assert!(etl < billing);
+    // A short ledger fits on one page.
+    assert!(!page.body.contains(">Older<"));
+
+    let admin = b.get("/console/activity?category=admin").await.body;
+    assert!(admin.contains("<td>account.create</td>"));
+    assert!(!admin.contains("<td>whoami</td>"), "{admin}");
+    assert!(admin.contains("value=\"admin\""));
+
+    let denied = b.get("/console/activity?decision=deny").await.body;
+    assert!(denied.contains("<td>whoami</td>"), "{denied}");
+    assert!(denied.contains("<td>auth</td>"));
+    assert!(denied.contains("decision-deny"));
+    assert!(!denied.contains("decision-allow"), "{denied}");
+    assert!(!denied.contains("<td>account.create</td>"));
+
+    // Paging by sequence number: below the first create only what came before it.
+    let first = t
+        .events("category=admin&limit=1000")
+        .await
+        .into_iter()
+        .find(|e| e["action"]["verb"] == "account.create")
+        .unwrap();
+    let seq = first["seq"].as_u64().unwrap();
+    let older = b.get(&format!("/console/activity?before={seq}")).await.body;
+    assert!(!older.contains("<td>account.create</td>"), "{older}");
+    assert!(older.contains(">Newest<"));
+
+    let csv = b
+        .get("/console/activity?category=admin&decision=allow&format=csv")
+        .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(
+        lines[0],
+        "seq,time,category,actor,verb,resource,target,decision,status"
+    );
+    assert!(lines
+        .iter()
+        .any(|l| l.contains(",admin,") && l.contains(",account.create,account/etl,,allow,")));
+    assert!(!csv.body.contains("whoami"));
     t.stop().await;
 }
 

@@ -6,13 +6,12 @@ use std::cmp::Reverse;
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use warden_access::Options;
 
-use super::{html, when, Console, Failure, Layout, SignedIn};
+use super::{csv_cell, csv_download, html, when, Console, Failure, Layout, SignedIn};
 use crate::api::access::Loaded;
 
 /// The columns, as `?sort=` names them, with their headings.
@@ -198,10 +197,10 @@ fn csv(rows: &[Row]) -> Response {
     let mut out = String::from("name,owner,purpose,status,last_used,keys,findings,risk\r\n");
     for r in rows {
         let fields = [
-            cell(&r.name),
-            cell(&r.owner),
-            cell(&r.purpose),
-            cell(r.status),
+            csv_cell(&r.name),
+            csv_cell(&r.owner),
+            csv_cell(&r.purpose),
+            csv_cell(r.status),
             r.last_used.map(|t| t.to_string()).unwrap_or_default(),
             r.keys.to_string(),
             r.findings.to_string(),
@@ -210,44 +209,5 @@ fn csv(rows: &[Row]) -> Response {
         out.push_str(&fields.join(","));
         out.push_str("\r\n");
     }
-    (
-        [
-            (CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                CONTENT_DISPOSITION,
-                "attachment; filename=\"warden-accounts.csv\"",
-            ),
-        ],
-        out,
-    )
-        .into_response()
-}
-
-/// One CSV field: quoted when it must be, and with a leading `'` when a spreadsheet would
-/// otherwise read it as a formula (`=`, `+`, `-`, `@`).
-fn cell(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::cell;
-
-    #[test]
-    fn csv_cells_are_quoted_and_defused() {
-        assert_eq!(cell("plain"), "plain");
-        assert_eq!(cell("a,b"), "\"a,b\"");
-        assert_eq!(cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(cell("=1+1"), "'=1+1");
-        assert_eq!(cell("@cmd,x"), "\"'@cmd,x\"");
-    }
+    csv_download("warden-accounts.csv", out)
 }

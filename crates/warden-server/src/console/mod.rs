@@ -7,11 +7,12 @@
 //! directly; changes go through the same functions the REST API uses (the [`AlertBook`] for
 //! alerts), so they land on the ledger exactly as API changes do, with the admin as actor.
 //!
-//! Pages: [`overview`], [`accounts`], [`alerts`].
+//! Pages: [`overview`], [`accounts`], [`activity`], [`alerts`].
 //!
 //! [`AlertBook`]: crate::alerts::AlertBook
 
 pub mod accounts;
+pub mod activity;
 pub mod alerts;
 pub mod overview;
 pub mod session;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequestParts, Request};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
+use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, LOCATION};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -62,6 +63,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: AppState) -> Router<S> {
         .route(SIGN_IN, get(sign_in::form).post(sign_in::submit))
         .route("/console/sign-out", post(sign_in::sign_out))
         .route("/console/accounts", get(accounts::page))
+        .route("/console/activity", get(activity::page))
         .route("/console/alerts", get(alerts::page))
         .route("/console/alerts/{id}/ack", post(alerts::acknowledge))
         .route("/console/alerts/{id}/resolve", post(alerts::resolve))
@@ -169,7 +171,7 @@ pub struct Layout {
     pub admin: String,
     /// The session's CSRF token.
     pub csrf: String,
-    /// The current page: `overview`, `accounts` or `alerts`.
+    /// The current page: `overview`, `accounts`, `activity` or `alerts`.
     pub page: &'static str,
 }
 
@@ -254,5 +256,51 @@ pub fn when(t: Timestamp) -> String {
     match (s.get(..10), s.get(11..16)) {
         (Some(date), Some(time)) => format!("{date} {time} UTC"),
         _ => s,
+    }
+}
+
+/// One CSV field: quoted when it must be, and with a leading `'` when a spreadsheet would
+/// otherwise read it as a formula (`=`, `+`, `-`, `@`).
+pub fn csv_cell(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value
+    }
+}
+
+/// A CSV body as a download named `filename` (a fixed, quote-free name).
+pub fn csv_download(filename: &str, body: String) -> Response {
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
+        .unwrap_or(HeaderValue::from_static("attachment"));
+    (
+        [
+            (
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_cell as cell;
+
+    #[test]
+    fn csv_cells_are_quoted_and_defused() {
+        assert_eq!(cell("plain"), "plain");
+        assert_eq!(cell("a,b"), "\"a,b\"");
+        assert_eq!(cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(cell("=1+1"), "'=1+1");
+        assert_eq!(cell("@cmd,x"), "\"'@cmd,x\"");
     }
 }
