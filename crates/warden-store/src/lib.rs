@@ -151,6 +151,9 @@ pub struct EventQuery {
     pub since: Option<Timestamp>,
     /// Only events after this sequence number (a paging cursor).
     pub after_seq: Option<u64>,
+    /// Only events before this sequence number (bounds a window, so a sparse filter never scans
+    /// past it).
+    pub before_seq: Option<u64>,
     /// At most this many.
     pub limit: u32,
 }

@@ -192,6 +192,12 @@ pub fn event_filter(q: &crate::EventQuery, sigil: char) -> (String, Vec<FilterVa
             FilterValue::Int(i64::try_from(a).unwrap_or(i64::MAX)),
         );
     }
+    if let Some(b) = q.before_seq {
+        push(
+            "e.seq < {}",
+            FilterValue::Int(i64::try_from(b).unwrap_or(i64::MAX)),
+        );
+    }
     (clauses.join(" AND "), values)
 }
 

@@ -100,6 +100,7 @@ async fn stream_events(
         category: filter.category,
         since: None,
         after_seq: after,
+        before_seq: None,
         limit: STREAM_BATCH,
     };
     let state = Follow {
@@ -220,6 +221,7 @@ async fn list_events(
         category: filter.category,
         since,
         after_seq: filter.after,
+        before_seq: None,
         limit,
     };
     let events = app.store.events(&query).await?;

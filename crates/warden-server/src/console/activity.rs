@@ -130,14 +130,14 @@ pub async fn page(
                 category: category.clone(),
                 since: None,
                 after_seq: low.checked_sub(1),
+                before_seq: Some(before),
                 limit: u32::try_from(WINDOW).unwrap_or(u32::MAX),
             })
             .await?
     };
-    // The window, newest first; a sparse window lets the store return events past `before`.
+    // The window, newest first.
     let mut shown: Vec<&Event> = events
         .iter()
-        .filter(|e| e.seq.is_some_and(|s| s < before))
         .filter(|e| decision.is_none_or(|d| d == e.decision.allowed))
         .collect();
     shown.reverse();
