@@ -213,31 +213,9 @@ impl AlertBook {
         Ok(())
     }
 
-    /// Acknowledges an open alert (someone is on it); `by` is the admin.
-    pub async fn acknowledge(
-        &self,
-        id: Uuid,
-        by: &Actor,
-        source: Source,
-        note: Option<String>,
-    ) -> Result<Alert, AlertError> {
-        self.transition(id, by, source, note, AlertStatus::Acknowledged)
-            .await
-    }
-
-    /// Resolves an alert; a later finding with the same key opens a new one.
-    pub async fn resolve(
-        &self,
-        id: Uuid,
-        by: &Actor,
-        source: Source,
-        note: Option<String>,
-    ) -> Result<Alert, AlertError> {
-        self.transition(id, by, source, note, AlertStatus::Resolved)
-            .await
-    }
-
-    async fn transition(
+    /// Moves an alert to `to` (acknowledged or resolved) on behalf of `by`, recorded on the
+    /// ledger before it is stored.
+    pub async fn transition(
         &self,
         id: Uuid,
         by: &Actor,

@@ -8,40 +8,12 @@ mod common;
 
 use std::time::Duration;
 
-use axum::routing::any;
-use axum::{Json, Router};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 
 const WAIT: Duration = Duration::from_secs(30);
 const DAY: Duration = Duration::from_secs(86_400);
-
-async fn upstream() -> String {
-    let app = Router::new().route("/{*rest}", any(|| async { Json(json!({"ok": true})) }));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
-}
-
-async fn grant(t: &TestServer, account: &str, allow: &str) -> String {
-    let body = json!({"account": account, "target": "orders", "allow": allow});
-    let (s, g) = t.post("/v1/grants", &t.admin, body).await;
-    assert_eq!(s, StatusCode::CREATED, "{g}");
-    g["id"].as_str().unwrap().to_owned()
-}
-
-async fn call(t: &TestServer, key: &str, method: reqwest::Method, path: &str) -> StatusCode {
-    t.http
-        .request(method, format!("{}/orders{path}", t.gateway))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .status()
-}
 
 /// The account's grants now, as sorted `target rule` strings.
 async fn rules(t: &TestServer, account: &str) -> Vec<String> {
@@ -110,7 +82,7 @@ fn findings(a: &Value, account: &str) -> Vec<String> {
 
 async fn recommendation_and_rollback(backend: Backend) {
     let t = TestServer::start(backend).await;
-    let api = upstream().await;
+    let api = ok_upstream().await;
     let (s, body) = t
         .post(
             "/v1/targets",
@@ -131,9 +103,9 @@ async fn recommendation_and_rollback(backend: Backend) {
     t.account("idle").await;
     let key = t.key("billing").await;
     t.key("idle").await;
-    grant(&t, "billing", "GET /v1/**").await;
-    grant(&t, "billing", "POST /v1/refunds").await;
-    grant(&t, "idle", "GET /v1/orders/*").await;
+    grant_on_orders(&t, "billing", "GET /v1/**").await;
+    grant_on_orders(&t, "billing", "POST /v1/refunds").await;
+    grant_on_orders(&t, "idle", "GET /v1/orders/*").await;
 
     // Four months of billing reading orders, a few times a month (the last three are in the
     // analysis' 90-day window).
@@ -142,7 +114,7 @@ async fn recommendation_and_rollback(backend: Backend) {
         for id in 0..3 {
             let path = format!("/v1/orders/{}", month * 10 + id);
             assert_eq!(
-                call(&t, &key, reqwest::Method::GET, &path).await,
+                call_orders(&t, &key, reqwest::Method::GET, &path).await,
                 StatusCode::OK
             );
             in_window += u64::from(month > 0);
@@ -190,7 +162,7 @@ async fn recommendation_and_rollback(backend: Backend) {
     );
 
     // A grant made today is protected from removal.
-    let young = grant(&t, "billing", "GET /v1/customers/*").await;
+    let young = grant_on_orders(&t, "billing", "GET /v1/customers/*").await;
     let (s, r) = t.get("/v1/accounts/billing/recommendation", &t.admin).await;
     assert_eq!(s, StatusCode::OK, "{r}");
     let diff = r["diff"].as_str().unwrap();
@@ -215,15 +187,15 @@ async fn recommendation_and_rollback(backend: Backend) {
         vec!["orders GET /v1/customers/*", "orders GET /v1/orders/*"]
     );
     assert_eq!(
-        call(&t, &key, reqwest::Method::GET, "/v1/orders/77").await,
+        call_orders(&t, &key, reqwest::Method::GET, "/v1/orders/77").await,
         StatusCode::OK
     );
     assert_eq!(
-        call(&t, &key, reqwest::Method::GET, "/v1/invoices/1").await,
+        call_orders(&t, &key, reqwest::Method::GET, "/v1/invoices/1").await,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        call(&t, &key, reqwest::Method::POST, "/v1/refunds").await,
+        call_orders(&t, &key, reqwest::Method::POST, "/v1/refunds").await,
         StatusCode::FORBIDDEN
     );
     // Nothing left to apply.
@@ -248,7 +220,7 @@ async fn recommendation_and_rollback(backend: Backend) {
     assert_eq!(change["version"], 2);
     assert_eq!(rules(&t, "billing").await, before);
     assert_eq!(
-        call(&t, &key, reqwest::Method::POST, "/v1/refunds").await,
+        call_orders(&t, &key, reqwest::Method::POST, "/v1/refunds").await,
         StatusCode::OK
     );
     let (_, versions) = t.get("/v1/accounts/billing/grant-versions", &t.admin).await;

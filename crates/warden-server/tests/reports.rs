@@ -12,24 +12,13 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use axum::routing::any;
-use axum::{Json, Router};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 
 const WAIT: Duration = Duration::from_secs(30);
 const DAY: Duration = Duration::from_secs(86_400);
 const SCHEMA: &str = include_str!("../../../docs/schemas/report.schema.json");
-
-async fn upstream() -> String {
-    let app = Router::new().route("/{*rest}", any(|| async { Json(json!({"ok": true})) }));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
-}
 
 struct Document {
     status: StatusCode,
@@ -101,7 +90,7 @@ fn browse(file: &Path) -> (String, Vec<String>) {
 
 async fn reports(backend: Backend) {
     let t = TestServer::start(backend).await;
-    let api = upstream().await;
+    let api = ok_upstream().await;
     let (s, body) = t
         .post(
             "/v1/targets",

@@ -9,44 +9,16 @@ mod common;
 
 use std::time::Duration;
 
-use axum::routing::any;
-use axum::{Json, Router};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 
 const DAY: Duration = Duration::from_secs(86_400);
-
-async fn upstream() -> String {
-    let app = Router::new().route("/{*rest}", any(|| async { Json(json!({"ok": true})) }));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
-}
 
 async fn account(t: &TestServer, name: &str, owner: &str) {
     let body = json!({"name": name, "owner": owner, "purpose": format!("{name} does its job every night")});
     let (s, b) = t.post("/v1/accounts", &t.admin, body).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
-}
-
-async fn grant(t: &TestServer, account: &str, allow: &str) -> String {
-    let body = json!({"account": account, "target": "orders", "allow": allow});
-    let (s, g) = t.post("/v1/grants", &t.admin, body).await;
-    assert_eq!(s, StatusCode::CREATED, "{g}");
-    g["id"].as_str().unwrap().to_owned()
-}
-
-async fn call(t: &TestServer, key: &str, method: reqwest::Method, path: &str) -> StatusCode {
-    t.http
-        .request(method, format!("{}/orders{path}", t.gateway))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .status()
 }
 
 async fn decide(t: &TestServer, token: &str, review: &str, body: Value) -> (StatusCode, Value) {
@@ -73,7 +45,7 @@ fn strings(v: &Value) -> Vec<String> {
 
 async fn full_cycle(backend: Backend) {
     let t = TestServer::start(backend).await;
-    let api = upstream().await;
+    let api = ok_upstream().await;
     let (s, body) = t
         .post(
             "/v1/targets",
@@ -89,14 +61,14 @@ async fn full_cycle(backend: Backend) {
     account(&t, "idle", "carol@acme.io").await;
     let billing_key = t.key("billing").await;
     let legacy_key = t.key("legacy").await;
-    grant(&t, "billing", "GET /v1/orders/*").await;
-    let refunds = grant(&t, "billing", "POST /v1/refunds").await;
-    grant(&t, "legacy", "GET /v1/**").await;
-    grant(&t, "idle", "GET /v1/orders/*").await;
+    grant_on_orders(&t, "billing", "GET /v1/orders/*").await;
+    let refunds = grant_on_orders(&t, "billing", "POST /v1/refunds").await;
+    grant_on_orders(&t, "legacy", "GET /v1/**").await;
+    grant_on_orders(&t, "idle", "GET /v1/orders/*").await;
     for month in 0..2 {
         for id in 0..3 {
             let path = format!("/v1/orders/{month}{id}");
-            let s = call(&t, &billing_key, reqwest::Method::GET, &path).await;
+            let s = call_orders(&t, &billing_key, reqwest::Method::GET, &path).await;
             assert_eq!(s, StatusCode::OK);
         }
         t.clock.advance(DAY * 30);
@@ -310,11 +282,11 @@ async fn full_cycle(backend: Backend) {
     let (_, versions) = t.get("/v1/accounts/billing/grant-versions", &t.admin).await;
     assert_eq!(versions.as_array().unwrap().len(), 1, "{versions}");
     assert_eq!(
-        call(&t, &billing_key, reqwest::Method::POST, "/v1/refunds").await,
+        call_orders(&t, &billing_key, reqwest::Method::POST, "/v1/refunds").await,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        call(&t, &billing_key, reqwest::Method::GET, "/v1/orders/9").await,
+        call_orders(&t, &billing_key, reqwest::Method::GET, "/v1/orders/9").await,
         StatusCode::OK
     );
 

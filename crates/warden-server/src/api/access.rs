@@ -358,27 +358,16 @@ impl Replacement {
         before: &[Grant],
     ) -> Result<GrantSetChange, ApiError> {
         let now = app.clock.now();
-        let number = app
-            .store
-            .grant_versions(account)
-            .await?
-            .last()
-            .map_or(1, |v| v.version + 1);
-        let version = GrantSetVersion {
-            account: account.to_owned(),
-            version: number,
-            grants: before
-                .iter()
-                .map(|g| GrantSpec {
-                    target: g.target.clone(),
-                    rule: g.rule.to_string(),
-                    expires_at: g.expires_at,
-                })
-                .collect(),
-            reason: self.reason.clone(),
-            created_by: who.admin.name.clone(),
-            created_at: now,
-        };
+        let version = next_grant_version(
+            app,
+            account,
+            before,
+            self.reason.clone(),
+            &who.admin.name,
+            now,
+        )
+        .await?;
+        let number = version.version;
         let detail =
             serde_json::json!({ "version": number, "reason": self.reason, "diff": self.diff });
         app.audited(
@@ -408,4 +397,37 @@ impl Replacement {
             grants,
         })
     }
+}
+
+/// The next version of `account`'s grant set, holding `before` (the grants in force before a
+/// change that replaces several at once).
+pub(crate) async fn next_grant_version(
+    app: &App,
+    account: &str,
+    before: &[Grant],
+    reason: String,
+    created_by: &str,
+    now: Timestamp,
+) -> Result<GrantSetVersion, ApiError> {
+    let number = app
+        .store
+        .grant_versions(account)
+        .await?
+        .last()
+        .map_or(1, |v| v.version + 1);
+    Ok(GrantSetVersion {
+        account: account.to_owned(),
+        version: number,
+        grants: before
+            .iter()
+            .map(|g| GrantSpec {
+                target: g.target.clone(),
+                rule: g.rule.to_string(),
+                expires_at: g.expires_at,
+            })
+            .collect(),
+        reason,
+        created_by: created_by.to_owned(),
+        created_at: now,
+    })
 }

@@ -130,14 +130,7 @@ async fn acknowledge_alert(
     Path(id): Path<String>,
     body: Option<ApiJson<AlertNote>>,
 ) -> Result<Json<Alert>, ApiError> {
-    let id = alert_id(&id)?;
-    let note = body.map(|b| b.0).unwrap_or_default().note;
-    let alert = app
-        .alerts
-        .acknowledge(id, &who.admin.actor(), who.caller.source(), note)
-        .await
-        .map_err(api_error)?;
-    Ok(Json(alert))
+    change(&app, &who, &id, body, AlertStatus::Acknowledged).await
 }
 
 /// Resolves an alert. A later finding of the same kind opens a new alert. Recorded on the ledger
@@ -152,11 +145,22 @@ async fn resolve_alert(
     Path(id): Path<String>,
     body: Option<ApiJson<AlertNote>>,
 ) -> Result<Json<Alert>, ApiError> {
-    let id = alert_id(&id)?;
+    change(&app, &who, &id, body, AlertStatus::Resolved).await
+}
+
+/// Moves an alert to `to` on behalf of the admin, with the note from the body.
+async fn change(
+    app: &AppState,
+    who: &AdminCaller,
+    id: &str,
+    body: Option<ApiJson<AlertNote>>,
+    to: AlertStatus,
+) -> Result<Json<Alert>, ApiError> {
+    let id = alert_id(id)?;
     let note = body.map(|b| b.0).unwrap_or_default().note;
     let alert = app
         .alerts
-        .resolve(id, &who.admin.actor(), who.caller.source(), note)
+        .transition(id, &who.admin.actor(), who.caller.source(), note, to)
         .await
         .map_err(api_error)?;
     Ok(Json(alert))

@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use warden_access::{AccountReport, Options, Summary, Window};
 use warden_core::account::validate_text;
-use warden_core::{GrantSetVersion, GrantSpec, Timestamp, ValidationError};
+use warden_core::{Timestamp, ValidationError};
 use warden_store::{Review, ReviewDecision, ReviewItem, ReviewStatus, StoreError};
 
 use super::access::Loaded;
@@ -764,27 +764,10 @@ async fn apply(
                 .partition(|id| held.iter().any(|g| &g.id == *id));
             let mut outcome = Vec::new();
             if !remove.is_empty() {
-                let number = app
-                    .store
-                    .grant_versions(account)
-                    .await?
-                    .last()
-                    .map_or(1, |v| v.version + 1);
-                let version = GrantSetVersion {
-                    account: account.to_owned(),
-                    version: number,
-                    grants: held
-                        .iter()
-                        .map(|g| GrantSpec {
-                            target: g.target.clone(),
-                            rule: g.rule.to_string(),
-                            expires_at: g.expires_at,
-                        })
-                        .collect(),
-                    reason,
-                    created_by: who.to_owned(),
-                    created_at: now,
-                };
+                let version =
+                    super::access::next_grant_version(app, account, &held, reason, who, now)
+                        .await?;
+                let number = version.version;
                 let remove: Vec<String> = remove.into_iter().cloned().collect();
                 app.store
                     .replace_grants(&version, &remove, &[], now)

@@ -137,10 +137,7 @@ async fn act(
     };
     let book = &console.app.alerts;
     let (actor, source) = (who.admin.actor(), who.caller.source());
-    let result = match to {
-        AlertStatus::Acknowledged => book.acknowledge(id, &actor, source, None).await,
-        _ => book.resolve(id, &actor, source, None).await,
-    };
+    let result = book.transition(id, &actor, source, None, to).await;
     let done = match result {
         Ok(_) if to == AlertStatus::Acknowledged => "ack",
         Ok(_) => "resolve",

@@ -223,3 +223,41 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// An HTTP upstream on an ephemeral port that answers every path with `{"ok": true}`; its base
+/// URL.
+pub async fn ok_upstream() -> String {
+    use axum::routing::any;
+    let app = axum::Router::new().route(
+        "/{*rest}",
+        any(|| async { axum::Json(json!({"ok": true})) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// Grants `allow` on target `orders` to `account`; returns the grant's id.
+pub async fn grant_on_orders(t: &TestServer, account: &str, allow: &str) -> String {
+    let body = json!({"account": account, "target": "orders", "allow": allow});
+    let (s, g) = t.post("/v1/grants", &t.admin, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{g}");
+    g["id"].as_str().unwrap().to_owned()
+}
+
+/// `method /orders<path>` through the HTTP gateway with `key`; the status.
+pub async fn call_orders(
+    t: &TestServer,
+    key: &str,
+    method: reqwest::Method,
+    path: &str,
+) -> StatusCode {
+    t.http
+        .request(method, format!("{}/orders{path}", t.gateway))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
