@@ -3,7 +3,8 @@
 //! the C2SP signed-note format with Ed25519.
 //!
 //! It also holds the ledger's one writer, [`writer`], which sequences events and commits them in
-//! batches through `warden-store`. Everything else here is pure: it does no I/O (storage is
+//! batches through `warden-store`, and [`live`], which verifies and exports the ledger as stored.
+//! Everything else here is pure: it does no I/O (storage is
 //! reached through the [`tree::HashReader`] trait, which the store implements) and decides no
 //! policy (which origin or key to trust, when
 //! to checkpoint, what to do on a failed check are the caller's business). Everything an offline
@@ -21,7 +22,8 @@
 //!   truncated history);
 //! - [`bundle`]: the self-contained audit bundle (JSON Lines), its [`BundleWriter`] and
 //!   streaming [`BundleReader`];
-//! - [`writer`]: the sequencer: group commit, acknowledgement only once durable, fail closed.
+//! - [`writer`]: the sequencer: group commit, acknowledgement only once durable, fail closed;
+//! - [`live`]: the stored ledger verified in place and streamed out as a bundle, page by page.
 //!
 //! `docs/LEDGER.md` describes every byte format here precisely enough to write an independent
 //! verifier.
@@ -32,6 +34,7 @@
 pub mod bundle;
 pub mod checkpoint;
 pub mod hash;
+pub mod live;
 pub mod note;
 pub mod proof;
 pub mod tree;

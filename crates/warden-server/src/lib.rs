@@ -13,6 +13,7 @@
 //! - [`export`]: every event as OCSF JSON lines for SIEMs.
 //! - [`lifecycle`]: policies that disable, expire and rotate on a schedule.
 //! - [`usage`]: daily counts of what each grant was used for, for least-privilege analysis.
+//! - [`passwords`]: admins' console passwords (argon2id).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -25,6 +26,7 @@ pub mod export;
 pub mod follow;
 pub mod jobs;
 pub mod lifecycle;
+pub mod passwords;
 pub mod server;
 pub mod usage;
 

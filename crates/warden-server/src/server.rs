@@ -245,7 +245,18 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
     } else {
         None
     };
+    let api_listener = bind(config.api_addr).await?;
+    let http_listener = bind(config.http_addr).await?;
+    let pg_listener = bind(config.postgres_addr).await?;
+    let api_addr = local_addr(&api_listener, config.api_addr)?;
+    let http_addr = local_addr(&http_listener, config.http_addr)?;
+    let postgres_addr = local_addr(&pg_listener, config.postgres_addr)?;
+    write_addresses(&config.data_dir, api_addr, http_addr, postgres_addr)?;
     let app = Arc::new(App {
+        gateways: crate::api::Gateways {
+            http: http_addr,
+            postgres: postgres_addr,
+        },
         auth,
         policy,
         tokens,
@@ -264,14 +275,6 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Se
         detection: detection.clone(),
         stopping: stopped.clone(),
     });
-
-    let api_listener = bind(config.api_addr).await?;
-    let http_listener = bind(config.http_addr).await?;
-    let pg_listener = bind(config.postgres_addr).await?;
-    let api_addr = local_addr(&api_listener, config.api_addr)?;
-    let http_addr = local_addr(&http_listener, config.http_addr)?;
-    let postgres_addr = local_addr(&pg_listener, config.postgres_addr)?;
-    write_addresses(&config.data_dir, api_addr, http_addr, postgres_addr)?;
 
     let (retention, retention_check) = (config.ledger.retention, config.ledger.retention_check);
     let rotation_check = config.postgres.rotation_check;

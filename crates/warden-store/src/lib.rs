@@ -25,6 +25,16 @@ use warden_core::{
 
 pub use postgres::PostgresStore;
 pub use reviews::{Review, ReviewDecision, ReviewItem, ReviewStatus};
+
+/// An admin's console password, as stored: an argon2 PHC string (algorithm, parameters, salt and
+/// hash), never the password itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminPassword {
+    /// The PHC string.
+    pub hash: String,
+    /// When it was set.
+    pub set_at: Timestamp,
+}
 pub use sqlite::SqliteStore;
 
 /// What can go wrong in a store.
@@ -241,6 +251,11 @@ pub trait Store: Send + Sync + 'static {
     async fn admin_by_token_id(&self, token_id: &str) -> Result<Option<Admin>>;
     /// All admins by name.
     async fn list_admins(&self) -> Result<Vec<Admin>>;
+    /// Sets (or replaces) an admin's console password; [`StoreError::NotFound`] if there is no
+    /// admin by that name.
+    async fn set_admin_password(&self, name: &str, password: &AdminPassword) -> Result<()>;
+    /// The admin by that name with their console password, if they set one.
+    async fn admin_password(&self, name: &str) -> Result<Option<(Admin, AdminPassword)>>;
 
     /// Stores a new account; [`StoreError::Conflict`] if the name exists.
     async fn insert_account(&self, account: &Account) -> Result<()>;

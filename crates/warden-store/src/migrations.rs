@@ -195,6 +195,17 @@ CREATE TABLE review_items (
 )
 ",
     },
+    Migration {
+        version: 8,
+        name: "admins' console passwords (argon2 hashes)",
+        sql: "
+CREATE TABLE admin_passwords (
+    name TEXT PRIMARY KEY REFERENCES admins(name),
+    hash TEXT NOT NULL,
+    set_at BIGINT NOT NULL
+)
+",
+    },
 ];
 
 /// The statements of `m` for a backend whose sequence column type is `seq_type`.

@@ -16,12 +16,12 @@ use crate::migrations::{statements, MIGRATIONS};
 use crate::reviews::{self, Review, ReviewItem, ITEM_COLUMNS, REVIEW_COLUMNS};
 use crate::rows::{
     self, AccountRow, AdminRow, EntryRow, FilterValue, GrantRow, KeyRow, TargetRow,
-    ACCOUNT_COLUMNS, ADMIN_COLUMNS, ALERT_COLUMNS, ENTRY_COLUMNS, GRANT_COLUMNS, KEY_COLUMNS,
-    TARGET_COLUMNS,
+    ACCOUNT_COLUMNS, ADMIN_COLUMNS, ADMIN_PASSWORD_SELECT, ALERT_COLUMNS, ENTRY_COLUMNS,
+    GRANT_COLUMNS, KEY_COLUMNS, TARGET_COLUMNS,
 };
 use crate::{
-    AlertQuery, Durability, EventQuery, LedgerEntry, OutboxBacklog, OutboxItem, Result, Store,
-    StoreError, StoredCheckpoint, TreeHash, Usage, UsageRow,
+    AdminPassword, AlertQuery, Durability, EventQuery, LedgerEntry, OutboxBacklog, OutboxItem,
+    Result, Store, StoreError, StoredCheckpoint, TreeHash, Usage, UsageRow,
 };
 
 /// Advisory lock key that serialises migrations across instances ("wardmig" in ASCII).
@@ -316,6 +316,35 @@ impl Store for PostgresStore {
             .await?
             .map(|r| admin_row(&r))
             .transpose()
+    }
+
+    async fn set_admin_password(&self, name: &str, p: &AdminPassword) -> Result<()> {
+        let c = self.client().await?;
+        let exists = c
+            .query_opt("SELECT 1 FROM admins WHERE name = $1", &[&name])
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("admin {name}")));
+        }
+        c.execute(
+            "INSERT INTO admin_passwords (name, hash, set_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, set_at = excluded.set_at",
+            &[&name, &p.hash, &p.set_at.as_micros()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn admin_password(&self, name: &str) -> Result<Option<(Admin, AdminPassword)>> {
+        let c = self.client().await?;
+        let Some(r) = c.query_opt(ADMIN_PASSWORD_SELECT, &[&name]).await? else {
+            return Ok(None);
+        };
+        let password = AdminPassword {
+            hash: r.try_get(5)?,
+            set_at: Timestamp::from_micros(r.try_get(6)?),
+        };
+        Ok(Some((admin_row(&r)?, password)))
     }
 
     async fn list_admins(&self) -> Result<Vec<Admin>> {

@@ -132,6 +132,12 @@ pub struct AdminRow {
 /// Column list matching [`AdminRow`].
 pub const ADMIN_COLUMNS: &str = "name, token_id, digest, created_by, created_at";
 
+/// An admin's [`AdminRow`] columns followed by their password's `hash` and `set_at`, by name
+/// (`?1`/`$1`; both backends accept `$1`).
+pub const ADMIN_PASSWORD_SELECT: &str = "SELECT a.name, a.token_id, a.digest, a.created_by, \
+     a.created_at, p.hash, p.set_at FROM admins a JOIN admin_passwords p ON p.name = a.name \
+     WHERE a.name = $1";
+
 impl TryFrom<AdminRow> for Admin {
     type Error = StoreError;
     fn try_from(r: AdminRow) -> Result<Self> {

@@ -18,12 +18,12 @@ use crate::migrations::{statements, MIGRATIONS};
 use crate::reviews::{self, Review, ReviewItem, ITEM_COLUMNS, REVIEW_COLUMNS};
 use crate::rows::{
     self, AccountRow, AdminRow, EntryRow, FilterValue, GrantRow, KeyRow, TargetRow,
-    ACCOUNT_COLUMNS, ADMIN_COLUMNS, ALERT_COLUMNS, ENTRY_COLUMNS, GRANT_COLUMNS, KEY_COLUMNS,
-    TARGET_COLUMNS,
+    ACCOUNT_COLUMNS, ADMIN_COLUMNS, ADMIN_PASSWORD_SELECT, ALERT_COLUMNS, ENTRY_COLUMNS,
+    GRANT_COLUMNS, KEY_COLUMNS, TARGET_COLUMNS,
 };
 use crate::{
-    AlertQuery, Durability, EventQuery, LedgerEntry, OutboxBacklog, OutboxItem, Result, Store,
-    StoreError, StoredCheckpoint, TreeHash, Usage, UsageRow,
+    AdminPassword, AlertQuery, Durability, EventQuery, LedgerEntry, OutboxBacklog, OutboxItem,
+    Result, Store, StoreError, StoredCheckpoint, TreeHash, Usage, UsageRow,
 };
 
 /// Idle read connections kept open.
@@ -433,6 +433,45 @@ impl Store for SqliteStore {
             )
             .optional()?
             .map(Admin::try_from)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn set_admin_password(&self, name: &str, password: &AdminPassword) -> Result<()> {
+        let (name, p) = (name.to_owned(), password.clone());
+        self.write(move |c| {
+            let exists = c
+                .query_row("SELECT 1 FROM admins WHERE name = ?1", [&name], |_| Ok(()))
+                .optional()?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound(format!("admin {name}")));
+            }
+            c.execute(
+                "INSERT INTO admin_passwords (name, hash, set_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, set_at = excluded.set_at",
+                params![name, p.hash, p.set_at.as_micros()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn admin_password(&self, name: &str) -> Result<Option<(Admin, AdminPassword)>> {
+        let name = name.to_owned();
+        self.read(move |c| {
+            let row = c
+                .query_row(ADMIN_PASSWORD_SELECT, [name], |r| {
+                    Ok((admin_row(r)?, r.get::<_, String>(5)?, r.get::<_, i64>(6)?))
+                })
+                .optional()?;
+            row.map(|(admin, hash, set_at)| {
+                let password = AdminPassword {
+                    hash,
+                    set_at: Timestamp::from_micros(set_at),
+                };
+                Ok((Admin::try_from(admin)?, password))
+            })
             .transpose()
         })
         .await

@@ -1,12 +1,15 @@
-//! Alerts, sink outboxes, settings, usage rollups and grant set versions behave the same on both
-//! backends.
+//! Alerts, sink outboxes, settings, admins' passwords, usage rollups and grant set versions
+//! behave the same on both backends.
 
 use std::sync::Arc;
 
 use warden_core::{
-    Alert, AlertStatus, Grant, GrantSetVersion, GrantSpec, Rule, Severity, TargetKind, Timestamp,
+    Admin, Alert, AlertStatus, Credential, CredentialKind, Grant, GrantSetVersion, GrantSpec, Rule,
+    Severity, TargetKind, Timestamp,
 };
-use warden_store::{AlertQuery, PostgresStore, SqliteStore, Store, StoreError, UsageRow};
+use warden_store::{
+    AdminPassword, AlertQuery, PostgresStore, SqliteStore, Store, StoreError, UsageRow,
+};
 use warden_testkit::ScratchDb;
 
 fn alert(account: &str, at: i64) -> Alert {
@@ -127,6 +130,38 @@ async fn exercise(store: Arc<dyn Store>) {
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(store.alert(ghost.id).await.unwrap(), None);
+
+    // Admins' passwords: none until set, replaced in place, only for admins that exist.
+    let token = Credential::generate(CredentialKind::AdminToken);
+    let ada = Admin {
+        name: "ada".into(),
+        token_id: token.id().to_owned(),
+        digest: token.digest(),
+        created_by: "warden".into(),
+        created_at: Timestamp::from_micros(1),
+    };
+    store.insert_admin(&ada).await.unwrap();
+    assert_eq!(store.admin_password("ada").await.unwrap(), None);
+    for (hash, at) in [("$argon2id$first", 10), ("$argon2id$second", 20)] {
+        let password = AdminPassword {
+            hash: hash.into(),
+            set_at: Timestamp::from_micros(at),
+        };
+        store.set_admin_password("ada", &password).await.unwrap();
+    }
+    let (admin, password) = store.admin_password("ada").await.unwrap().unwrap();
+    assert_eq!((admin.name.as_str(), admin.token_id), ("ada", ada.token_id));
+    assert_eq!(password.hash, "$argon2id$second");
+    assert_eq!(password.set_at, Timestamp::from_micros(20));
+    let nobody = AdminPassword {
+        hash: "x".into(),
+        set_at: Timestamp::from_micros(1),
+    };
+    assert!(matches!(
+        store.set_admin_password("nobody", &nobody).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.admin_password("nobody").await.unwrap(), None);
 }
 
 const DAY: i64 = 86_400_000_000;

@@ -1,5 +1,6 @@
 //! `warden audit`: verify the ledger (an exported bundle offline, or the live store) and export
-//! bundles. The checks themselves are `warden_ledger::verify::Audit`; this is the plumbing:
+//! bundles. The checks themselves are `warden_ledger::verify::Audit` (fed from a store by
+//! `warden_ledger::live::verify`, as the console's "Verify now" is); this is the plumbing:
 //! reading, trust decisions the auditor makes on the command line, progress and output.
 
 use std::fs::File;
@@ -515,48 +516,18 @@ async fn verify_store(args: &VerifyArgs) -> Result<Verdict> {
             )
         }
     };
-    let notes: Vec<String> = store
-        .checkpoints()
-        .await
-        .context("reading checkpoints")?
-        .into_iter()
-        .map(|c| c.note)
-        .collect();
-    let size = store
-        .last_seq()
-        .await
-        .context("reading the ledger")?
-        .map_or(0, |s| s + 1);
     let external = load_external(&args.checkpoints)?;
-    let mut audit = Audit::new(&key, &notes, &external);
-    let bar = progress(Some(size), "verifying");
-    // Each page is fetched while the previous one is audited.
-    let fetch = |from: u64| {
-        let store = store.clone();
-        tokio::spawn(async move { store.entries(from, PAGE).await })
-    };
-    let mut next = fetch(0);
-    loop {
-        let page = next
-            .await
-            .context("reading the ledger")?
-            .context("reading the ledger")?;
-        let Some(last) = page.last() else { break };
-        next = fetch(last.seq.saturating_add(1));
-        for e in &page {
-            if e.pruned_at.is_some() {
-                audit.push_pruned(e.seq, Hash(e.leaf_hash));
-            } else {
-                audit.push(e.seq, &e.body, Some(Hash(e.leaf_hash)));
-            }
-        }
-        bar.inc(page.len() as u64);
-        if audit.is_decided() {
-            break;
-        }
+    let mut bar = None;
+    let verdict = warden_ledger::live::verify(store, &key, &external, |p| {
+        bar.get_or_insert_with(|| progress(Some(p.total), "verifying"))
+            .set_position(p.checked);
+    })
+    .await
+    .context("reading the ledger")?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
     }
-    bar.finish_and_clear();
-    Ok(match audit.finish() {
+    Ok(match verdict {
         Ok(v) => Verdict::Verified(v),
         Err(p) => Verdict::Problem(p),
     })

@@ -30,6 +30,25 @@ pub enum Command {
     /// With no configuration it keeps everything in ./warden-data/: a SQLite database, and on
     /// first start a bootstrap admin token (mode 0600) whose path is printed once.
     Serve(ServeArgs),
+    /// Try Warden: a server on a temporary data directory with sample accounts, targets and
+    /// live traffic, then open the console.
+    ///
+    /// Starts Warden as `warden serve` does, on a fresh temporary data directory, with a built-in
+    /// sample HTTP API (orders, customers, payments, admin) as the `shop` and `backoffice`
+    /// targets and, if PostgreSQL answers on 127.0.0.1:5432 (or at --postgres), a scratch
+    /// database `warden_demo_…` as the `shop-db` target. Through the REST API it creates an
+    /// admin, six service accounts with owners, purposes, grants (one just-in-time) and keys.
+    /// Then the accounts call through the real gateways, a few requests a second, and within a
+    /// minute do suspicious things that the real detectors catch: a revoked key used again, a
+    /// burst of denials, guessed secrets, new actions and targets after the (shortened) learning
+    /// period, a sensitive table read, a large result. An access review is started too.
+    ///
+    /// It prints the console URL and the token to sign in with, the gateway addresses, and a
+    /// curl command to try. Ctrl-C stops it, drops the scratch database and deletes the data
+    /// directory (unless --keep).
+    ///
+    /// Example: warden demo --port-base 9470 --duration 10m
+    Demo(crate::demo::DemoArgs),
     /// Create, inspect, disable and enable service accounts.
     #[command(subcommand)]
     Account(AccountCommand),
@@ -478,6 +497,17 @@ pub enum AdminCommand {
     },
     /// List admins.
     List(ClientArgs),
+    /// Set your own password for the web console (at least 12 characters). Asked for twice
+    /// without echo; setting a new one signs out the console sessions opened with the old one.
+    ///
+    /// In scripts: printf '%s\n' "$PASSWORD" | warden admin password --password-stdin
+    Password {
+        /// Read the password from the first line of standard input instead of asking.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -39,6 +39,19 @@ impl Client {
                 }
             }
         };
+        Self::build(base, token)
+    }
+
+    /// A client of the server at `base` (`http://host:port`) presenting `token`, whatever the
+    /// environment and the current directory say (`warden demo` talks to the server it started).
+    pub fn with_token(base: &str, token: &str) -> Result<Self> {
+        Self::build(
+            base.trim_end_matches('/').to_owned(),
+            Some(token.to_owned()),
+        )
+    }
+
+    fn build(base: String, token: Option<String>) -> Result<Self> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("warden-cli/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -65,6 +78,13 @@ impl Client {
     /// POST `body` as JSON to `path` and decode the JSON response.
     pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
         self.send(self.http.post(self.url(path)).json(body)).await
+    }
+
+    /// PUT `body` as JSON to `path`, expecting no content back.
+    pub async fn put<B: Serialize>(&self, path: &str, body: &B) -> Result<()> {
+        self.send_raw(self.http.put(self.url(path)).json(body))
+            .await
+            .map(drop)
     }
 
     fn url(&self, path: &str) -> String {

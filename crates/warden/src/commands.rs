@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use warden_server::{Config, Overrides};
 
@@ -45,6 +45,11 @@ const ADMIN_COLUMNS: &[Column] = &[
 pub async fn run(cli: crate::cli::Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Demo(args) => {
+            // The demo narrates what it does; its alerts are for the console, not the terminal.
+            init_logging("warn,warden_server::alerts=error");
+            crate::demo::run(args).await
+        }
         Command::Account(cmd) => account(cmd).await,
         Command::Key(cmd) => key(cmd).await,
         Command::Admin(cmd) => admin(cmd).await,
@@ -81,7 +86,7 @@ pub async fn run(cli: crate::cli::Cli) -> Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    init_logging();
+    init_logging("info");
     let overrides = Overrides {
         data_dir: args.data_dir,
         database_url: args.database_url,
@@ -128,7 +133,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or, on Unix, SIGTERM.
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut term =
@@ -145,9 +151,10 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-fn init_logging() {
+/// Logs to stderr at `WARDEN_LOG`'s level, else at `default`.
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -287,8 +294,43 @@ async fn admin(cmd: AdminCommand) -> Result<()> {
             let items: Vec<Value> = Client::new(&client)?.get("/v1/admins").await?;
             output::list(client.output, &items, ADMIN_COLUMNS);
         }
+        AdminCommand::Password {
+            password_stdin,
+            client,
+        } => {
+            let password = read_new_password(password_stdin)?;
+            Client::new(&client)?
+                .put("/v1/admins/me/password", &json!({ "password": password }))
+                .await?;
+            println!("Password set. Sign in to the console with your name and this password.");
+        }
     }
     Ok(())
+}
+
+/// A new password: the first line of standard input, or typed twice at a prompt without echo.
+fn read_new_password(from_stdin: bool) -> Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "standard input is not a terminal: pass --password-stdin to read the password from it"
+        );
+    }
+    let first =
+        rpassword::prompt_password("New console password: ").context("cannot read the password")?;
+    let again = rpassword::prompt_password("Again: ").context("cannot read the password")?;
+    if first != again {
+        bail!("the two passwords differ; nothing was changed");
+    }
+    Ok(first)
 }
 
 async fn events(args: EventsArgs) -> Result<()> {

@@ -10,6 +10,7 @@ mod audit;
 mod cli;
 mod client;
 mod commands;
+mod demo;
 mod output;
 mod reports;
 mod reviews;

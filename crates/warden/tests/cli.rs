@@ -755,3 +755,142 @@ fn help() {
     let out = cli(dir.path(), &["--version"], &[]);
     assert!(out.ok().starts_with("warden "), "{}", out.describe());
 }
+
+/// `warden demo` on free ports: the printed URL and sign-in token work against the REST API, the
+/// sample accounts exist, the gateways recorded allowed and denied calls, detection raised an
+/// alert from that traffic, and on exit the scratch database is dropped and the data directory
+/// removed.
+#[test]
+fn demo_runs_real_traffic_and_cleans_up() {
+    let dir = tempdir();
+    let cwd = dir.path();
+    let postgres = format!("{}/postgres", warden_testkit::pg_base_url());
+    let args = [
+        "demo",
+        "--api-addr",
+        "127.0.0.1:0",
+        "--gateway-addr",
+        "127.0.0.1:0",
+        "--pg-addr",
+        "127.0.0.1:0",
+        "--postgres",
+        &postgres,
+        "--duration",
+        "40s",
+    ];
+    let mut demo = Proc::spawn(warden(cwd, &args, &[]));
+    let generous = Duration::from_secs(90);
+    let deadline = std::time::Instant::now() + generous;
+    let banner = loop {
+        let out = demo.stdout();
+        if out.contains("Ctrl-C") {
+            break out;
+        }
+        assert!(
+            demo.try_status().is_none() && std::time::Instant::now() < deadline,
+            "the demo never printed its banner:\n{}",
+            demo.report()
+        );
+        std::thread::sleep(POLL);
+    };
+    let after = |label: &str| -> String {
+        let line = banner
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("no `{label}` line:\n{banner}"));
+        let rest = line.trim_start()[label.len()..].trim_start();
+        rest.split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let console = after("Console:");
+    let url = console
+        .strip_suffix("/console/")
+        .unwrap_or_else(|| panic!("console URL {console}"))
+        .to_owned();
+    let token = after("Sign-in token:");
+    assert!(token.starts_with("wda_"), "{banner}");
+    let data_dir = after("Data directory:");
+    assert!(Path::new(&data_dir).is_dir(), "{banner}");
+    let db_line = banner
+        .lines()
+        .find(|l| l.contains("scratch database"))
+        .unwrap_or_else(|| panic!("PostgreSQL was not used:\n{}", demo.report()));
+    let db_name = db_line
+        .split_whitespace()
+        .find(|w| w.starts_with("warden_demo_"))
+        .unwrap_or_else(|| panic!("no database name in {db_line:?}"))
+        .to_owned();
+    let env = [
+        ("WARDEN_URL", url.as_str()),
+        ("WARDEN_TOKEN", token.as_str()),
+    ];
+
+    // Everything below comes from the running demo through its REST API.
+    let accounts = cli(cwd, &["account", "list", "-o", "json"], &env).json();
+    let names: Vec<&str> = accounts
+        .as_array()
+        .unwrap_or_else(|| panic!("{accounts}"))
+        .iter()
+        .map(|a| str_field(a, "/name"))
+        .collect();
+    for name in ["orders-sync", "billing-etl", "reporting", "ci-deployer"] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    let (mut allowed, mut denied, mut sql, mut alerts) = (false, false, false, Vec::new());
+    while !(allowed && denied && sql && !alerts.is_empty()) {
+        assert!(
+            demo.try_status().is_none() && std::time::Instant::now() < deadline,
+            "allowed {allowed}, denied {denied}, sql {sql}, alerts {alerts:?} before the demo ended:\n{}",
+            demo.report()
+        );
+        for event in cli(cwd, &["events", "-o", "json"], &env).json_lines() {
+            match event.pointer("/action/category").and_then(Value::as_str) {
+                Some("http") => match event.pointer("/decision/allowed") {
+                    Some(Value::Bool(true)) => allowed = true,
+                    Some(Value::Bool(false)) => denied = true,
+                    _ => {}
+                },
+                Some("sql") => sql = true,
+                _ => {}
+            }
+        }
+        let raised = cli(cwd, &["alerts", "list", "-o", "json"], &env).json();
+        alerts = raised
+            .as_array()
+            .unwrap_or_else(|| panic!("{raised}"))
+            .iter()
+            .map(|a| str_field(a, "/detector").to_owned())
+            .collect();
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    let status = demo.wait(generous);
+    assert!(status.success(), "{}", demo.report());
+    let out = demo.stdout();
+    assert!(
+        out.contains(&format!("Dropped the scratch database {db_name}")),
+        "{out}"
+    );
+    assert!(!Path::new(&data_dir).exists(), "{data_dir} is still there");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let left = rt.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&postgres, tokio_postgres::NoTls)
+            .await
+            .expect("connect to PostgreSQL");
+        tokio::spawn(connection);
+        client
+            .query_one(
+                "SELECT count(*) FROM pg_database WHERE datname = $1",
+                &[&db_name],
+            )
+            .await
+            .expect("look for the scratch database")
+            .get::<_, i64>(0)
+    });
+    assert_eq!(left, 0, "the scratch database {db_name} was not dropped");
+}

@@ -13,8 +13,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use warden_access::{Analysis, Options, Population, Recommendation, UsageRecord};
 use warden_core::{Grant, GrantSetVersion, GrantSpec, Rule, Timestamp};
+use warden_gateway::auth::AdminPrincipal;
 
-use super::extract::{AdminCaller, ApiJson};
+use super::extract::{AdminCaller, ApiJson, Caller};
 use super::keys::parse_duration;
 use super::problem::{ApiError, Problem};
 use super::{App, AppState};
@@ -64,7 +65,7 @@ impl Tuning {
 
 /// Everything the analysis looks at, loaded from the store.
 pub(crate) struct Loaded {
-    accounts: Vec<warden_core::Account>,
+    pub(crate) accounts: Vec<warden_core::Account>,
     pub(crate) keys: Vec<warden_core::KeyRecord>,
     grants: Vec<Grant>,
     usage: Vec<UsageRecord>,
@@ -149,15 +150,15 @@ pub struct RecommendationView {
     diff: String,
 }
 
-async fn recommend(
-    app: &AppState,
+/// `account`'s recommendation under `options`, with what it was computed from.
+pub(crate) async fn recommend(
+    app: &App,
     account: &str,
-    tuning: &Tuning,
+    options: &Options,
 ) -> Result<(Recommendation, Loaded), ApiError> {
-    let options = tuning.options(&app.people)?;
-    let loaded = Loaded::load(app, Some(account), &options).await?;
+    let loaded = Loaded::load(app, Some(account), options).await?;
     let recommendation =
-        warden_access::recommend(&loaded.population(), account, app.clock.now(), &options)
+        warden_access::recommend(&loaded.population(), account, app.clock.now(), options)
             .map_err(|e| ApiError::NotFound(e.to_string()))?;
     Ok((recommendation, loaded))
 }
@@ -173,7 +174,8 @@ async fn recommendation(
     Path(name): Path<String>,
     Query(tuning): Query<Tuning>,
 ) -> Result<Json<RecommendationView>, ApiError> {
-    let (recommendation, _) = recommend(&app, &name, &tuning).await?;
+    let options = tuning.options(&app.people)?;
+    let (recommendation, _) = recommend(&app, &name, &options).await?;
     Ok(Json(RecommendationView {
         diff: recommendation.diff(),
         recommendation,
@@ -184,7 +186,7 @@ async fn recommendation(
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct GrantSetChange {
     /// The version that holds the grants as they were before (roll back to it to undo).
-    version: u64,
+    pub(crate) version: u64,
     /// The change as a diff.
     diff: String,
     /// The account's grants now, as `(target, rule)`.
@@ -204,10 +206,27 @@ async fn apply_recommendation(
     body: Option<ApiJson<Tuning>>,
 ) -> Result<Json<GrantSetChange>, ApiError> {
     let tuning = body.map(|b| b.0).unwrap_or_default();
-    let (recommendation, loaded) = recommend(&app, &name, &tuning).await?;
+    let options = tuning.options(&app.people)?;
+    Ok(Json(
+        apply(&app, &who.admin, &who.caller, &name, &options).await?,
+    ))
+}
+
+/// Applies `account`'s recommendation under `options` as `admin`, computed again here so it
+/// cannot be stale: the API's `POST /v1/accounts/{name}/recommendation/apply` and the console's
+/// "Apply recommendation" both come here. [`ApiError::WrongState`] when there is nothing to
+/// change.
+pub(crate) async fn apply(
+    app: &App,
+    admin: &AdminPrincipal,
+    caller: &Caller,
+    account: &str,
+    options: &Options,
+) -> Result<GrantSetChange, ApiError> {
+    let (recommendation, loaded) = recommend(app, account, options).await?;
     if recommendation.is_empty() {
         return Err(ApiError::WrongState(format!(
-            "{name}'s grants already match what it uses; nothing to apply"
+            "{account}'s grants already match what it uses; nothing to apply"
         )));
     }
     let now = app.clock.now();
@@ -224,7 +243,7 @@ async fn apply_recommendation(
         .collect();
     let mut add = Vec::new();
     for new in &recommendation.add {
-        add.push(new_grant(&app, &name, &new.target, &new.rule, None, &who, now).await?);
+        add.push(new_grant(app, account, &new.target, &new.rule, None, &admin.name, now).await?);
     }
     let change = Replacement {
         verb: "grant.recommendation.apply",
@@ -233,7 +252,9 @@ async fn apply_recommendation(
         add,
         diff: recommendation.diff(),
     };
-    Ok(Json(change.make(&app, &who, &name, &loaded.grants).await?))
+    change
+        .make(app, admin, caller, account, &loaded.grants)
+        .await
 }
 
 /// An account's grant set versions, oldest first.
@@ -285,7 +306,7 @@ async fn rollback_grants(
                 &spec.target,
                 &spec.rule,
                 spec.expires_at,
-                &who,
+                &who.admin.name,
                 now,
             )
             .await?,
@@ -305,17 +326,21 @@ async fn rollback_grants(
         add,
         diff,
     };
-    Ok(Json(change.make(&app, &who, &name, &current).await?))
+    Ok(Json(
+        change
+            .make(&app, &who.admin, &who.caller, &name, &current)
+            .await?,
+    ))
 }
 
 /// A new grant for `account`, as `POST /v1/grants` would make it.
 async fn new_grant(
-    app: &AppState,
+    app: &App,
     account: &str,
     target: &str,
     rule: &str,
     expires_at: Option<Timestamp>,
-    who: &AdminCaller,
+    created_by: &str,
     now: Timestamp,
 ) -> Result<Grant, ApiError> {
     let Some(t) = app.store.target(target).await? else {
@@ -326,7 +351,7 @@ async fn new_grant(
         account: account.to_owned(),
         target: target.to_owned(),
         rule: Rule::parse(t.kind, rule)?,
-        created_by: who.admin.name.clone(),
+        created_by: created_by.to_owned(),
         created_at: now,
         expires_at,
         last_used_at: None,
@@ -352,27 +377,21 @@ impl Replacement {
     /// account's next grant set version.
     async fn make(
         self,
-        app: &AppState,
-        who: &AdminCaller,
+        app: &App,
+        admin: &AdminPrincipal,
+        caller: &Caller,
         account: &str,
         before: &[Grant],
     ) -> Result<GrantSetChange, ApiError> {
         let now = app.clock.now();
-        let version = next_grant_version(
-            app,
-            account,
-            before,
-            self.reason.clone(),
-            &who.admin.name,
-            now,
-        )
-        .await?;
+        let version =
+            next_grant_version(app, account, before, self.reason.clone(), &admin.name, now).await?;
         let number = version.version;
         let detail =
             serde_json::json!({ "version": number, "reason": self.reason, "diff": self.diff });
         app.audited(
-            &who.admin,
-            &who.caller,
+            admin,
+            caller,
             self.verb,
             format!("account/{account}"),
             Some(detail),

@@ -10,10 +10,11 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use warden_core::account::{validate_labels, validate_purpose, validate_text};
 use warden_core::{Account, AccountName, Email, Timestamp};
+use warden_gateway::auth::AdminPrincipal;
 
-use super::extract::{AdminCaller, ApiJson};
+use super::extract::{AdminCaller, ApiJson, Caller};
 use super::problem::{ApiError, Problem};
-use super::AppState;
+use super::{App, AppState};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -28,16 +29,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
     /// Unique lowercase DNS label.
-    name: String,
+    pub(crate) name: String,
     /// Email of the accountable human.
-    owner: String,
+    pub(crate) owner: String,
     /// Why the account exists.
-    purpose: String,
+    pub(crate) purpose: String,
     /// `key: value` labels.
     #[serde(default)]
-    labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
     /// When it stops working (RFC 3339 or `YYYY-MM-DD`).
-    expires_at: Option<String>,
+    pub(crate) expires_at: Option<String>,
 }
 
 /// A service account as the API shows it.
@@ -101,6 +102,21 @@ async fn create_account(
     who: AdminCaller,
     ApiJson(req): ApiJson<NewAccount>,
 ) -> Result<(StatusCode, Json<AccountView>), ApiError> {
+    let account = create(&app, &who.admin, &who.caller, req).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AccountView::new(account, app.clock.now())),
+    ))
+}
+
+/// Validates `req` and creates the account as `admin`, an audited `account.create`: the API's
+/// `POST /v1/accounts` and the console's form both come here.
+pub(crate) async fn create(
+    app: &App,
+    admin: &AdminPrincipal,
+    caller: &Caller,
+    req: NewAccount,
+) -> Result<Account, ApiError> {
     let now = app.clock.now();
     let name = AccountName::parse(&req.name)?;
     let owner = Email::parse("owner", &req.owner)?;
@@ -126,7 +142,7 @@ async fn create_account(
         owner,
         purpose: req.purpose,
         labels: req.labels,
-        created_by: who.admin.name.clone(),
+        created_by: admin.name.clone(),
         created_at: now,
         expires_at,
         disabled_reason: None,
@@ -140,8 +156,8 @@ async fn create_account(
     });
     let resource = format!("account/{}", account.name);
     app.audited(
-        &who.admin,
-        &who.caller,
+        admin,
+        caller,
         "account.create",
         resource,
         Some(detail),
@@ -151,7 +167,7 @@ async fn create_account(
         },
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(AccountView::new(account, now))))
+    Ok(account)
 }
 
 /// Lists every service account.
@@ -198,24 +214,29 @@ async fn disable_account(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<DisableAccount>,
 ) -> Result<Json<AccountView>, ApiError> {
-    validate_text("reason", &req.reason, 500)?;
-    let detail = serde_json::json!({ "reason": req.reason });
-    let account = app
-        .audited(
-            &who.admin,
-            &who.caller,
-            "account.disable",
-            format!("account/{name}"),
-            Some(detail),
-            async {
-                Ok(app
-                    .store
-                    .set_account_disabled(&name, Some(&req.reason))
-                    .await?)
-            },
-        )
-        .await?;
+    let account = disable(&app, &who.admin, &who.caller, &name, &req.reason).await?;
     Ok(Json(AccountView::new(account, app.clock.now())))
+}
+
+/// Disables account `name` for `reason` as `admin`, an audited `account.disable`.
+pub(crate) async fn disable(
+    app: &App,
+    admin: &AdminPrincipal,
+    caller: &Caller,
+    name: &str,
+    reason: &str,
+) -> Result<Account, ApiError> {
+    validate_text("reason", reason, 500)?;
+    let detail = serde_json::json!({ "reason": reason });
+    app.audited(
+        admin,
+        caller,
+        "account.disable",
+        format!("account/{name}"),
+        Some(detail),
+        async { Ok(app.store.set_account_disabled(name, Some(reason)).await?) },
+    )
+    .await
 }
 
 /// Re-enables a disabled account.
@@ -227,15 +248,24 @@ async fn enable_account(
     who: AdminCaller,
     Path(name): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
-    let account = app
-        .audited(
-            &who.admin,
-            &who.caller,
-            "account.enable",
-            format!("account/{name}"),
-            None,
-            async { Ok(app.store.set_account_disabled(&name, None).await?) },
-        )
-        .await?;
+    let account = enable(&app, &who.admin, &who.caller, &name).await?;
     Ok(Json(AccountView::new(account, app.clock.now())))
+}
+
+/// Re-enables account `name` as `admin`, an audited `account.enable`.
+pub(crate) async fn enable(
+    app: &App,
+    admin: &AdminPrincipal,
+    caller: &Caller,
+    name: &str,
+) -> Result<Account, ApiError> {
+    app.audited(
+        admin,
+        caller,
+        "account.enable",
+        format!("account/{name}"),
+        None,
+        async { Ok(app.store.set_account_disabled(name, None).await?) },
+    )
+    .await
 }

@@ -1,5 +1,6 @@
 //! `/v1/admins`: the humans who administer Warden. An admin creates another and receives that
-//! admin's token once, to hand over.
+//! admin's token once, to hand over. Each admin may also set a password of their own for the web
+//! console (stored as an argon2id hash; see [`crate::passwords`]).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,13 +10,16 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use warden_core::account::validate_label;
 use warden_core::{Admin, Credential, CredentialKind, Timestamp};
+use warden_store::AdminPassword;
 
 use super::extract::{AdminCaller, ApiJson};
 use super::problem::{ApiError, Problem};
 use super::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_admin, list_admins))
+    OpenApiRouter::new()
+        .routes(routes!(create_admin, list_admins))
+        .routes(routes!(set_password))
 }
 
 /// A new admin.
@@ -109,4 +113,52 @@ async fn list_admins(
             })
             .collect(),
     ))
+}
+
+/// A new console password.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    /// At least 12 characters.
+    password: String,
+}
+
+impl std::fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewPassword { password: <redacted> }")
+    }
+}
+
+/// Sets the calling admin's own console password (replacing any earlier one, which ends the
+/// console sessions opened with it). Audited as `admin.set_password`; the password is never
+/// recorded.
+#[utoipa::path(put, path = "/v1/admins/me/password", tag = "admins", request_body = NewPassword,
+    responses((status = 204), (status = 400, body = Problem)))]
+async fn set_password(
+    State(app): State<AppState>,
+    who: AdminCaller,
+    ApiJson(req): ApiJson<NewPassword>,
+) -> Result<StatusCode, ApiError> {
+    crate::passwords::validate(&req.password)?;
+    let hash = crate::passwords::hash(req.password)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let password = AdminPassword {
+        hash,
+        set_at: app.clock.now(),
+    };
+    let name = who.admin.name.clone();
+    app.audited(
+        &who.admin,
+        &who.caller,
+        "admin.set_password",
+        format!("admin/{name}"),
+        None,
+        async {
+            app.store.set_admin_password(&name, &password).await?;
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -42,16 +42,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct StreamFilter {
     /// Only this account's (or admin's) events.
-    account: Option<String>,
+    pub account: Option<String>,
     /// Only events on this target.
-    target: Option<String>,
+    pub target: Option<String>,
     /// Only this category (`auth`, `admin`, `http`, `sql`…).
-    category: Option<String>,
+    pub category: Option<String>,
     /// Only `allow`ed or only `deny`ed actions.
-    decision: Option<String>,
+    pub decision: Option<String>,
     /// Start after this sequence number (the `Last-Event-ID` header takes precedence); without
     /// either, the stream starts with the next event recorded.
-    after: Option<u64>,
+    pub after: Option<u64>,
 }
 
 /// Streams events as they are recorded (Server-Sent Events): each is an `event` message whose
@@ -67,6 +67,19 @@ async fn stream_events(
     headers: HeaderMap,
     Query(filter): Query<StreamFilter>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    event_stream(app, &headers, filter, |e| serde_json::to_string(e).ok()).await
+}
+
+/// A live stream of the events matching `filter`, each sent as an `event` message whose `id` is
+/// its sequence number and whose data is `render(event)` (events it renders as `None` are
+/// skipped). The API sends events as they are; the console sends the rows it shows. Resumes
+/// after `Last-Event-ID` or `filter.after`, else starts with the next event recorded.
+pub(crate) async fn event_stream(
+    app: AppState,
+    headers: &HeaderMap,
+    filter: StreamFilter,
+    render: fn(&Event) -> Option<String>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>> + use<>>, ApiError> {
     let decision = match filter.decision.as_deref() {
         None => None,
         Some("allow") => Some(true),
@@ -109,6 +122,7 @@ async fn stream_events(
         app,
         query,
         decision,
+        render,
         pending: VecDeque::new(),
     };
     let stream = futures_util::stream::unfold(state, |mut s| async move {
@@ -126,6 +140,7 @@ struct Follow {
     app: AppState,
     query: EventQuery,
     decision: Option<bool>,
+    render: fn(&Event) -> Option<String>,
     committed: tokio::sync::watch::Receiver<u64>,
     stopping: tokio::sync::watch::Receiver<bool>,
     pending: VecDeque<SseEvent>,
@@ -149,8 +164,9 @@ impl Follow {
                             continue;
                         }
                         let id = e.seq.map(|s| s.to_string()).unwrap_or_default();
-                        if let Ok(m) = SseEvent::default().event("event").id(id).json_data(&e) {
-                            self.pending.push_back(m);
+                        if let Some(data) = (self.render)(&e) {
+                            self.pending
+                                .push_back(SseEvent::default().event("event").id(id).data(data));
                         }
                     }
                     if fetched > 0 {

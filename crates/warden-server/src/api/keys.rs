@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use warden_core::{AccountName, Credential, CredentialKind, KeyRecord, Timestamp};
+use warden_gateway::auth::AdminPrincipal;
 
-use super::extract::{AdminCaller, ApiJson};
+use super::extract::{AdminCaller, ApiJson, Caller};
 use super::problem::{ApiError, Problem};
 use super::{App, AppState};
 
@@ -35,10 +36,13 @@ pub struct NewKey {
 #[serde(deny_unknown_fields)]
 pub struct Rotation {
     /// How long the previous keys keep working, e.g. `24h` (default `24h`; `0s` ends them now).
-    grace: Option<String>,
+    pub(crate) grace: Option<String>,
     /// Lifetime of the new key.
-    expires_in: Option<String>,
+    pub(crate) expires_in: Option<String>,
 }
+
+/// How long rotated-out keys keep working when a rotation does not say.
+pub(crate) const DEFAULT_GRACE: &str = "24h";
 
 /// A newly issued key. `secret` is shown here once and cannot be retrieved again.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -128,7 +132,7 @@ pub fn expiry(now: Timestamp, expires_in: Option<&str>) -> Result<Option<Timesta
         .transpose()
 }
 
-async fn existing_account(app: &AppState, name: &str) -> Result<AccountName, ApiError> {
+async fn existing_account(app: &App, name: &str) -> Result<AccountName, ApiError> {
     let account = app
         .store
         .account(name)
@@ -177,14 +181,34 @@ async fn create_key(
     body: Option<ApiJson<NewKey>>,
 ) -> Result<(StatusCode, Json<IssuedKey>), ApiError> {
     let req = body.map(|b| b.0).unwrap_or_default();
-    let now = app.clock.now();
-    let expires_at = expiry(now, req.expires_in.as_deref())?;
-    let account = existing_account(&app, &name).await?;
-    let (credential, record) = new_key(&app, account, &who.admin.name, now, expires_at);
-    let detail = serde_json::json!({ "key_id": record.key_id, "expires_at": expires_at });
-    app.audited(
+    let issued = issue(
+        &app,
         &who.admin,
         &who.caller,
+        &name,
+        req.expires_in.as_deref(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// Issues a new key for account `name` as `admin`, an audited `key.create`: the API's
+/// `POST /v1/accounts/{name}/keys` and the console's form both come here.
+pub(crate) async fn issue(
+    app: &App,
+    admin: &AdminPrincipal,
+    caller: &Caller,
+    name: &str,
+    expires_in: Option<&str>,
+) -> Result<IssuedKey, ApiError> {
+    let now = app.clock.now();
+    let expires_at = expiry(now, expires_in)?;
+    let account = existing_account(app, name).await?;
+    let (credential, record) = new_key(app, account, &admin.name, now, expires_at);
+    let detail = serde_json::json!({ "key_id": record.key_id, "expires_at": expires_at });
+    app.audited(
+        admin,
+        caller,
         "key.create",
         format!("account/{name}"),
         Some(detail),
@@ -194,17 +218,14 @@ async fn create_key(
         },
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(IssuedKey {
-            key_id: record.key_id,
-            secret: credential.expose(),
-            account: name,
-            expires_at,
-            superseded: Vec::new(),
-            grace_until: None,
-        }),
-    ))
+    Ok(IssuedKey {
+        key_id: record.key_id,
+        secret: credential.expose(),
+        account: name.to_owned(),
+        expires_at,
+        superseded: Vec::new(),
+        grace_until: None,
+    })
 }
 
 /// Lists an account's keys with their states.
@@ -235,34 +256,44 @@ async fn rotate_keys(
     body: Option<ApiJson<Rotation>>,
 ) -> Result<(StatusCode, Json<IssuedKey>), ApiError> {
     let req = body.map(|b| b.0).unwrap_or_default();
+    let issued = rotate(&app, &who.admin, &who.caller, &name, &req).await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// Rotates account `name`'s keys as `admin`, an audited `key.rotate`: a new key, and the
+/// current ones kept working until the grace period ends.
+pub(crate) async fn rotate(
+    app: &App,
+    admin: &AdminPrincipal,
+    caller: &Caller,
+    name: &str,
+    req: &Rotation,
+) -> Result<IssuedKey, ApiError> {
     let now = app.clock.now();
-    let grace = parse_duration("grace", req.grace.as_deref().unwrap_or("24h"))?;
+    let grace = parse_duration("grace", req.grace.as_deref().unwrap_or(DEFAULT_GRACE))?;
     let grace_until = now.saturating_add(grace);
     let expires_at = expiry(now, req.expires_in.as_deref())?;
-    let account = existing_account(&app, &name).await?;
-    let (credential, record) = new_key(&app, account, &who.admin.name, now, expires_at);
+    let account = existing_account(app, name).await?;
+    let (credential, record) = new_key(app, account, &admin.name, now, expires_at);
     let detail = serde_json::json!({ "key_id": record.key_id, "grace_until": grace_until, "expires_at": expires_at });
     let superseded = app
         .audited(
-            &who.admin,
-            &who.caller,
+            admin,
+            caller,
             "key.rotate",
             format!("account/{name}"),
             Some(detail),
             async { Ok(app.store.rotate_keys(&record, grace_until).await?) },
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(IssuedKey {
-            key_id: record.key_id,
-            secret: credential.expose(),
-            account: name,
-            expires_at,
-            superseded,
-            grace_until: Some(grace_until),
-        }),
-    ))
+    Ok(IssuedKey {
+        key_id: record.key_id,
+        secret: credential.expose(),
+        account: name.to_owned(),
+        expires_at,
+        superseded,
+        grace_until: Some(grace_until),
+    })
 }
 
 /// Revokes a key at once.
@@ -274,16 +305,25 @@ async fn revoke_key(
     who: AdminCaller,
     Path(key_id): Path<String>,
 ) -> Result<Json<KeyView>, ApiError> {
+    let key = revoke(&app, &who.admin, &who.caller, &key_id).await?;
+    Ok(Json(KeyView::new(key, app.clock.now())))
+}
+
+/// Revokes key `key_id` at once as `admin`, an audited `key.revoke`.
+pub(crate) async fn revoke(
+    app: &App,
+    admin: &AdminPrincipal,
+    caller: &Caller,
+    key_id: &str,
+) -> Result<KeyRecord, ApiError> {
     let now = app.clock.now();
-    let key = app
-        .audited(
-            &who.admin,
-            &who.caller,
-            "key.revoke",
-            format!("key/{key_id}"),
-            None,
-            async { Ok(app.store.revoke_key(&key_id, now).await?) },
-        )
-        .await?;
-    Ok(Json(KeyView::new(key, now)))
+    app.audited(
+        admin,
+        caller,
+        "key.revoke",
+        format!("key/{key_id}"),
+        None,
+        async { Ok(app.store.revoke_key(key_id, now).await?) },
+    )
+    .await
 }

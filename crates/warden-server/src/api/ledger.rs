@@ -234,7 +234,8 @@ async fn size_or_latest(
     }
 }
 
-async fn tree_size(app: &AppState) -> Result<u64, ApiError> {
+/// How many entries the ledger holds.
+pub(crate) async fn tree_size(app: &AppState) -> Result<u64, ApiError> {
     Ok(app.store.last_seq().await?.map_or(0, |s| s + 1))
 }
 

@@ -6,20 +6,20 @@
 //! `/v1/openapi.json` is generated from the handlers' annotations.
 
 pub(crate) mod access;
-mod accounts;
+pub(crate) mod accounts;
 mod admins;
 mod alerts;
-mod events;
+pub(crate) mod events;
 mod extract;
 mod grants;
 mod health;
 pub(crate) mod keys;
-mod ledger;
+pub(crate) mod ledger;
 mod lifecycle;
 mod oauth;
 pub mod problem;
-mod reports;
-mod reviews;
+pub(crate) mod reports;
+pub(crate) mod reviews;
 mod sessions;
 pub(crate) mod targets;
 mod whoami;
@@ -45,8 +45,19 @@ use warden_gateway::auth::{AdminPrincipal, AuthFailure, Authenticator};
 use warden_gateway::policy::Policy;
 use warden_ledger::LedgerWriter;
 
+/// The addresses the gateways listen on.
+#[derive(Debug, Clone, Copy)]
+pub struct Gateways {
+    /// The HTTP gateway.
+    pub http: std::net::SocketAddr,
+    /// The PostgreSQL gateway.
+    pub postgres: std::net::SocketAddr,
+}
+
 /// Everything a request handler needs.
 pub struct App {
+    /// Where the gateways listen.
+    pub gateways: Gateways,
     /// The database.
     pub store: Arc<dyn Store>,
     /// The one writer of events.

@@ -18,7 +18,7 @@ use super::access::Loaded;
 use super::extract::AdminCaller;
 use super::keys::parse_duration;
 use super::problem::{ApiError, Problem};
-use super::AppState;
+use super::{App, AppState};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(report))
@@ -30,15 +30,15 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// `html` (default), `json` or `csv`.
-    format: Option<String>,
+    pub(crate) format: Option<String>,
     /// Usage considered: this long back (default `90d`).
-    window: Option<String>,
+    pub(crate) window: Option<String>,
     /// Accounts and keys unused this long are findings (default `90d`).
-    unused_after: Option<String>,
+    pub(crate) unused_after: Option<String>,
     /// Keys older than this are findings (default `90d`).
-    max_key_age: Option<String>,
+    pub(crate) max_key_age: Option<String>,
     /// Grants younger than this are never findings for being unused (default `14d`).
-    protect_new: Option<String>,
+    pub(crate) protect_new: Option<String>,
 }
 
 impl ReportQuery {
@@ -92,7 +92,18 @@ async fn report(
     Path(kind): Path<String>,
     Query(query): Query<ReportQuery>,
 ) -> Result<Response, ApiError> {
-    let kind = ReportKind::parse(&kind).ok_or_else(|| {
+    download(&app, &who.admin.name, &kind, &query).await
+}
+
+/// Report `kind` as asked by `query`, generated for `generated_by`, as an attachment with its
+/// file name (see [`report`]): what `/v1/reports/{kind}` and the console's download answer.
+pub(crate) async fn download(
+    app: &App,
+    generated_by: &str,
+    kind: &str,
+    query: &ReportQuery,
+) -> Result<Response, ApiError> {
+    let kind = ReportKind::parse(kind).ok_or_else(|| {
         invalid(
             "kind",
             format!(
@@ -129,7 +140,7 @@ async fn report(
             })
         }
     };
-    let loaded = Loaded::load(&app, None, &options).await?;
+    let loaded = Loaded::load(app, None, &options).await?;
     let activity = app
         .store
         .daily_usage(now.saturating_sub(options.window))
@@ -141,8 +152,8 @@ async fn report(
             count,
         })
         .collect();
-    let review = latest_review(&app).await?;
-    let generated_by = who.admin.name.clone();
+    let review = latest_review(app).await?;
+    let generated_by = generated_by.to_owned();
     // Analysing and rendering thousands of accounts is CPU work: off the async workers.
     let (body, size) = tokio::task::spawn_blocking(move || {
         let analysis = warden_access::analyze(&loaded.population(), now, &options);
@@ -184,7 +195,7 @@ async fn report(
 }
 
 /// The most recent access review (open or closed) and the decisions made in it so far.
-async fn latest_review(app: &AppState) -> Result<Option<ReviewSection>, ApiError> {
+async fn latest_review(app: &App) -> Result<Option<ReviewSection>, ApiError> {
     let Some(review) = app.store.reviews().await?.pop() else {
         return Ok(None);
     };

@@ -24,10 +24,12 @@ use warden_core::account::validate_text;
 use warden_core::{Timestamp, ValidationError};
 use warden_store::{Review, ReviewDecision, ReviewItem, ReviewStatus, StoreError};
 
+use warden_gateway::auth::AdminPrincipal;
+
 use super::access::Loaded;
-use super::extract::{AdminCaller, ApiJson};
+use super::extract::{AdminCaller, ApiJson, Caller};
 use super::problem::{ApiError, Problem};
-use super::AppState;
+use super::{App, AppState};
 
 /// Longest justification accepted (it becomes part of a disabled account's reason).
 const MAX_JUSTIFICATION: usize = 400;
@@ -79,20 +81,20 @@ pub fn population_digest<'a>(names: impl IntoIterator<Item = &'a str>) -> String
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PopulationProof {
     /// How many accounts existed at the start (one item each).
-    accounts: usize,
+    pub(crate) accounts: usize,
     /// SHA-256 (hex) of the sorted account names, each followed by `\n`.
-    digest: String,
+    pub(crate) digest: String,
 }
 
 /// The ledger as it stood when a review started.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CheckpointRef {
     /// Entries the checkpoint commits to.
-    size: u64,
+    pub(crate) size: u64,
     /// Its root hash (hex).
-    root: Option<String>,
+    pub(crate) root: Option<String>,
     /// The signed note, verifiable with the ledger key.
-    note: String,
+    pub(crate) note: String,
 }
 
 /// What a review records at its start (the per-account reports are its items).
@@ -100,26 +102,26 @@ pub struct CheckpointRef {
 pub struct Snapshot {
     /// When the analysis was made.
     #[schema(value_type = String, format = DateTime)]
-    generated_at: Timestamp,
+    pub(crate) generated_at: Timestamp,
     /// The usage window it considered.
     #[schema(value_type = Object)]
-    window: Window,
+    pub(crate) window: Window,
     /// Totals over all accounts (findings by kind and severity…).
     #[schema(value_type = Object)]
-    summary: Summary,
+    pub(crate) summary: Summary,
     /// Every account, provably.
-    population: PopulationProof,
+    pub(crate) population: PopulationProof,
     /// The latest signed checkpoint of the ledger at the start, if one was made yet.
-    checkpoint: Option<CheckpointRef>,
+    pub(crate) checkpoint: Option<CheckpointRef>,
 }
 
 /// Decided out of total.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 pub struct Progress {
     /// Accounts decided.
-    decided: usize,
+    pub(crate) decided: usize,
     /// Accounts in the review.
-    total: usize,
+    pub(crate) total: usize,
 }
 
 impl Progress {
@@ -135,21 +137,21 @@ impl Progress {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ReviewSummary {
     /// Its name.
-    name: String,
+    pub(crate) name: String,
     /// `open` or `closed`.
-    status: String,
+    pub(crate) status: String,
     /// Who started it.
-    started_by: String,
+    pub(crate) started_by: String,
     /// When.
     #[schema(value_type = String, format = DateTime)]
-    started_at: Timestamp,
+    pub(crate) started_at: Timestamp,
     /// Who closed it.
-    closed_by: Option<String>,
+    pub(crate) closed_by: Option<String>,
     /// When.
     #[schema(value_type = Option<String>, format = DateTime)]
-    closed_at: Option<Timestamp>,
+    pub(crate) closed_at: Option<Timestamp>,
     /// Decisions so far.
-    progress: Progress,
+    pub(crate) progress: Progress,
 }
 
 impl ReviewSummary {
@@ -170,31 +172,31 @@ impl ReviewSummary {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ItemView {
     /// The account.
-    account: String,
+    pub(crate) account: String,
     /// Its owner at the start.
-    owner: String,
+    pub(crate) owner: String,
     /// Its status at the start.
-    status: String,
+    pub(crate) status: String,
     /// Findings at the start.
-    findings: usize,
+    pub(crate) findings: usize,
     /// Risk score at the start.
-    risk: u32,
+    pub(crate) risk: u32,
     /// `keep`, `revoke`, `modify`, or null while undecided.
-    decision: Option<String>,
+    pub(crate) decision: Option<String>,
     /// Why.
-    justification: Option<String>,
+    pub(crate) justification: Option<String>,
     /// Who decided.
-    decided_by: Option<String>,
+    pub(crate) decided_by: Option<String>,
     /// When.
     #[schema(value_type = Option<String>, format = DateTime)]
-    decided_at: Option<Timestamp>,
+    pub(crate) decided_at: Option<Timestamp>,
     /// Grants a `modify` decision removes.
-    remove_grants: Vec<String>,
+    pub(crate) remove_grants: Vec<String>,
     /// What closing the review did.
-    outcome: Option<String>,
+    pub(crate) outcome: Option<String>,
     /// The account as the review found it.
     #[schema(value_type = Object)]
-    snapshot: AccountReport,
+    pub(crate) snapshot: AccountReport,
 }
 
 fn report(item: &ReviewItem) -> Result<AccountReport, ApiError> {
@@ -233,46 +235,46 @@ impl ItemView {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PastDecision {
     /// The account.
-    account: String,
+    pub(crate) account: String,
     /// `keep`, `revoke`, `modify`, or null if it was left undecided.
-    decision: Option<String>,
+    pub(crate) decision: Option<String>,
     /// Why.
-    justification: Option<String>,
+    pub(crate) justification: Option<String>,
     /// Who decided.
-    decided_by: Option<String>,
+    pub(crate) decided_by: Option<String>,
     /// When.
     #[schema(value_type = Option<String>, format = DateTime)]
-    decided_at: Option<Timestamp>,
+    pub(crate) decided_at: Option<Timestamp>,
     /// What closing that review did.
-    outcome: Option<String>,
+    pub(crate) outcome: Option<String>,
 }
 
 /// How one account's grants differ from the previous review's snapshot.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct GrantChanges {
     /// The account.
-    account: String,
+    pub(crate) account: String,
     /// Grants it holds now and did not then, as `id target rule`.
-    added: Vec<String>,
+    pub(crate) added: Vec<String>,
     /// Grants it held then and does not now.
-    removed: Vec<String>,
+    pub(crate) removed: Vec<String>,
 }
 
 /// What changed since the previous review.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Changes {
     /// The previous review.
-    previous: String,
+    pub(crate) previous: String,
     /// Accounts in this review and not in the previous one.
-    accounts_added: Vec<String>,
+    pub(crate) accounts_added: Vec<String>,
     /// Accounts in the previous review and no longer here.
-    accounts_removed: Vec<String>,
+    pub(crate) accounts_removed: Vec<String>,
     /// Accounts whose owner changed, as `account: old -> new`.
-    owners_changed: Vec<String>,
+    pub(crate) owners_changed: Vec<String>,
     /// Accounts (in both) whose grants changed.
-    grants: Vec<GrantChanges>,
+    pub(crate) grants: Vec<GrantChanges>,
     /// What the previous review decided, per account.
-    previous_decisions: Vec<PastDecision>,
+    pub(crate) previous_decisions: Vec<PastDecision>,
 }
 
 /// A review with its items.
@@ -280,20 +282,20 @@ pub struct Changes {
 pub struct ReviewDetail {
     /// The review.
     #[serde(flatten)]
-    review: ReviewSummary,
+    pub(crate) review: ReviewSummary,
     /// What it recorded at its start.
-    snapshot: Snapshot,
+    pub(crate) snapshot: Snapshot,
     /// Whether the items are exactly the population the snapshot's digest names.
-    complete: bool,
+    pub(crate) complete: bool,
     /// Every account.
-    items: Vec<ItemView>,
+    pub(crate) items: Vec<ItemView>,
     /// Accounts still undecided.
-    undecided: Vec<String>,
+    pub(crate) undecided: Vec<String>,
     /// Differences from the review before this one, if there was one.
-    changes_since_previous: Option<Changes>,
+    pub(crate) changes_since_previous: Option<Changes>,
 }
 
-async fn load_review(app: &AppState, name: &str) -> Result<(Review, Vec<ReviewItem>), ApiError> {
+async fn load_review(app: &App, name: &str) -> Result<(Review, Vec<ReviewItem>), ApiError> {
     let review = app
         .store
         .review(name)
@@ -390,7 +392,9 @@ fn changes(
     })
 }
 
-async fn detail(app: &AppState, name: &str) -> Result<ReviewDetail, ApiError> {
+/// A review with its items, what is undecided and what changed since the previous review: what
+/// `GET /v1/reviews/{name}` answers and the console shows.
+pub(crate) async fn detail(app: &App, name: &str) -> Result<ReviewDetail, ApiError> {
     let (review, items) = load_review(app, name).await?;
     let snapshot = snapshot_of(&review)?;
     let complete = items.len() == snapshot.population.accounts
@@ -439,9 +443,20 @@ async fn start_review(
     who: AdminCaller,
     ApiJson(req): ApiJson<NewReview>,
 ) -> Result<(StatusCode, Json<ReviewDetail>), ApiError> {
-    validate_name(&req.name)?;
-    if app.store.review(&req.name).await?.is_some() {
-        return Err(ApiError::Conflict(format!("review {}", req.name)));
+    let detail = start(&app, &who.admin, &who.caller, &req.name).await?;
+    Ok((StatusCode::CREATED, Json(detail)))
+}
+
+/// Starts review `name` as `admin` (see [`start_review`]), for the API and the console.
+pub(crate) async fn start(
+    app: &App,
+    admin: &AdminPrincipal,
+    caller: &Caller,
+    name: &str,
+) -> Result<ReviewDetail, ApiError> {
+    validate_name(name)?;
+    if app.store.review(name).await?.is_some() {
+        return Err(ApiError::Conflict(format!("review {name}")));
     }
     if let Some(open) = app
         .store
@@ -460,7 +475,7 @@ async fn start_review(
         ..Options::default()
     };
     let now = app.clock.now();
-    let loaded = Loaded::load(&app, None, &options).await?;
+    let loaded = Loaded::load(app, None, &options).await?;
     let population = loaded.population();
     let analysis = warden_access::analyze(&population, now, &options);
     let proof = PopulationProof {
@@ -490,7 +505,7 @@ async fn start_review(
         .iter()
         .map(|r| {
             Ok(ReviewItem {
-                review: req.name.clone(),
+                review: name.to_owned(),
                 account: r.account.clone(),
                 decision: None,
                 justification: None,
@@ -504,9 +519,9 @@ async fn start_review(
         })
         .collect::<Result<_, ApiError>>()?;
     let review = Review {
-        name: req.name.clone(),
+        name: name.to_owned(),
         status: ReviewStatus::Open,
-        started_by: who.admin.name.clone(),
+        started_by: admin.name.clone(),
         started_at: now,
         closed_by: None,
         closed_at: None,
@@ -521,15 +536,15 @@ async fn start_review(
         "checkpoint_root": checkpoint.as_ref().and_then(|c| c.root.clone()),
     });
     app.audited(
-        &who.admin,
-        &who.caller,
+        admin,
+        caller,
         "review.start",
-        format!("review/{}", req.name),
+        format!("review/{name}"),
         Some(event_detail),
         async { Ok(app.store.insert_review(&review, &items).await?) },
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(detail(&app, &req.name).await?)))
+    detail(app, name).await
 }
 
 /// Every review, oldest first, with its progress.
@@ -539,12 +554,17 @@ async fn list_reviews(
     State(app): State<AppState>,
     _who: AdminCaller,
 ) -> Result<Json<Vec<ReviewSummary>>, ApiError> {
+    Ok(Json(list(&app).await?))
+}
+
+/// Every review, oldest first, with its progress.
+pub(crate) async fn list(app: &App) -> Result<Vec<ReviewSummary>, ApiError> {
     let mut out = Vec::new();
     for review in app.store.reviews().await? {
         let items = app.store.review_items(&review.name).await?;
         out.push(ReviewSummary::of(&review, &items));
     }
-    Ok(Json(out))
+    Ok(out)
 }
 
 /// One review: its snapshot, every account with the decision on it, what is undecided, and what
@@ -565,14 +585,14 @@ async fn show_review(
 #[serde(deny_unknown_fields)]
 pub struct NewDecision {
     /// The account.
-    account: String,
+    pub(crate) account: String,
     /// `keep`, `revoke` (disable the account and revoke its keys at close) or `modify`.
-    decision: String,
+    pub(crate) decision: String,
     /// Why (required).
-    justification: String,
+    pub(crate) justification: String,
     /// With `modify`: the grants to remove at close.
     #[serde(default)]
-    remove_grants: Vec<String>,
+    pub(crate) remove_grants: Vec<String>,
 }
 
 fn open_or_refuse(review: &Review) -> Result<(), ApiError> {
@@ -598,7 +618,21 @@ async fn decide(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<NewDecision>,
 ) -> Result<Json<ItemView>, ApiError> {
-    let (review, items) = load_review(&app, &name).await?;
+    Ok(Json(
+        decide_item(&app, &who.admin, &who.caller, &name, req).await?,
+    ))
+}
+
+/// Records `admin`'s decision on one account of open review `name` (see [`decide`]), for the
+/// API and the console.
+pub(crate) async fn decide_item(
+    app: &App,
+    admin: &AdminPrincipal,
+    caller: &Caller,
+    name: &str,
+    req: NewDecision,
+) -> Result<ItemView, ApiError> {
+    let (review, items) = load_review(app, name).await?;
     open_or_refuse(&review)?;
     let decision = ReviewDecision::parse(&req.decision).ok_or_else(|| ApiError::Validation {
         field: "decision".into(),
@@ -632,7 +666,7 @@ async fn decide(
     let mut decided = item.clone();
     decided.decision = Some(decision);
     decided.justification = Some(req.justification.clone());
-    decided.decided_by = Some(who.admin.name.clone());
+    decided.decided_by = Some(admin.name.clone());
     decided.decided_at = Some(app.clock.now());
     decided.remove_grants = req.remove_grants.clone();
     let event_detail = serde_json::json!({
@@ -645,37 +679,37 @@ async fn decide(
         })),
     });
     app.audited(
-        &who.admin,
-        &who.caller,
+        admin,
+        caller,
         "review.decide",
         format!("review/{name}"),
         Some(event_detail),
         async { Ok(app.store.decide_review_item(&decided).await?) },
     )
     .await?;
-    Ok(Json(ItemView::of(&decided)?))
+    ItemView::of(&decided)
 }
 
 /// What a reminder to one owner says.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OwnerReminder {
     /// The owner (as the snapshot recorded it).
-    owner: String,
+    pub(crate) owner: String,
     /// Their undecided accounts.
-    accounts: Vec<String>,
+    pub(crate) accounts: Vec<String>,
     /// The reminder.
-    message: String,
+    pub(crate) message: String,
 }
 
 /// Undecided accounts of a review, grouped by owner.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Reminders {
     /// The review.
-    review: String,
+    pub(crate) review: String,
     /// Decisions so far.
-    progress: Progress,
+    pub(crate) progress: Progress,
     /// One reminder per owner with undecided accounts, by owner.
-    owners: Vec<OwnerReminder>,
+    pub(crate) owners: Vec<OwnerReminder>,
 }
 
 /// What a reminder would say to each owner with undecided accounts.
@@ -687,7 +721,12 @@ async fn reminders(
     _who: AdminCaller,
     Path(name): Path<String>,
 ) -> Result<Json<Reminders>, ApiError> {
-    let (review, items) = load_review(&app, &name).await?;
+    Ok(Json(owner_reminders(&app, &name).await?))
+}
+
+/// The reminders of review `name`: its undecided accounts, per owner (none once closed).
+pub(crate) async fn owner_reminders(app: &App, name: &str) -> Result<Reminders, ApiError> {
+    let (review, items) = load_review(app, name).await?;
     let mut by_owner: BTreeMap<String, Vec<String>> = BTreeMap::new();
     if review.status == ReviewStatus::Open {
         for item in items.iter().filter(|i| i.decision.is_none()) {
@@ -711,11 +750,11 @@ async fn reminders(
             accounts,
         })
         .collect();
-    Ok(Json(Reminders {
-        review: name,
+    Ok(Reminders {
+        review: name.to_owned(),
         progress: Progress::of(&items),
         owners,
-    }))
+    })
 }
 
 /// How to close.
@@ -729,7 +768,7 @@ pub struct CloseReview {
 
 /// Applies one item's decision; returns what it did.
 async fn apply(
-    app: &AppState,
+    app: &App,
     review: &str,
     who: &str,
     item: &ReviewItem,
@@ -809,7 +848,21 @@ async fn close_review(
     body: Option<ApiJson<CloseReview>>,
 ) -> Result<Json<ReviewDetail>, ApiError> {
     let force = body.is_some_and(|b| b.0.force);
-    let (mut review, items) = load_review(&app, &name).await?;
+    Ok(Json(
+        close(&app, &who.admin, &who.caller, &name, force).await?,
+    ))
+}
+
+/// Closes review `name` as `admin`, applying its decisions (see [`close_review`]), for the API
+/// and the console.
+pub(crate) async fn close(
+    app: &App,
+    admin: &AdminPrincipal,
+    caller: &Caller,
+    name: &str,
+    force: bool,
+) -> Result<ReviewDetail, ApiError> {
+    let (mut review, items) = load_review(app, name).await?;
     open_or_refuse(&review)?;
     let undecided: Vec<&str> = items
         .iter()
@@ -834,11 +887,11 @@ async fn close_review(
     });
     let now = app.clock.now();
     review.status = ReviewStatus::Closed;
-    review.closed_by = Some(who.admin.name.clone());
+    review.closed_by = Some(admin.name.clone());
     review.closed_at = Some(now);
     app.audited(
-        &who.admin,
-        &who.caller,
+        admin,
+        caller,
         "review.close",
         format!("review/{name}"),
         Some(event_detail),
@@ -846,14 +899,14 @@ async fn close_review(
             let mut done = Vec::with_capacity(items.len());
             for item in &items {
                 let mut item = item.clone();
-                item.outcome = Some(apply(&app, &name, &who.admin.name, &item, now).await?);
+                item.outcome = Some(apply(app, name, &admin.name, &item, now).await?);
                 done.push(item);
             }
             Ok(app.store.close_review(&review, &done).await?)
         },
     )
     .await?;
-    Ok(Json(detail(&app, &name).await?))
+    detail(app, name).await
 }
 
 #[cfg(test)]

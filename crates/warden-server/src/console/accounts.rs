@@ -1,18 +1,32 @@
 //! The accounts table: every service account with its owner, status, last use, usable keys,
 //! accountability findings and risk (from `warden-access`'s analysis), searchable with `?q=`,
-//! sortable with `?sort=`, and exported as CSV with `?format=csv`.
+//! sortable with `?sort=`, and exported as CSV with `?format=csv`; each name links to the
+//! account's own page ([`account`](super::account)).
+//!
+//! The "New service account" form posts here and creates the account through the function
+//! behind `POST /v1/accounts` (an `account.create` admin event with the signed-in admin as
+//! actor). What the API would refuse shows the form again, with the message and what was
+//! entered, and creates nothing.
 
 use std::cmp::Reverse;
 
+use std::collections::BTreeMap;
+
 use askama::Template;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::Form;
 use serde::Deserialize;
 use warden_access::Options;
 
-use super::{csv_cell, csv_download, html, when, Console, Failure, Layout, SignedIn};
+use super::{
+    csv_cell, csv_download, forbidden, html, see_other, when, Console, Failure, Layout, SignedIn,
+};
 use crate::api::access::Loaded;
+use crate::api::accounts::{self, NewAccount};
+use crate::api::ApiError;
 
 /// The columns, as `?sort=` names them, with their headings.
 const COLUMNS: [(&str, &str); 7] = [
@@ -58,6 +72,47 @@ struct AccountsPage {
     rows: Vec<RowView>,
     total: usize,
     csv_link: String,
+    draft: Draft,
+    error: Option<FormError>,
+}
+
+impl AccountsPage {
+    /// Whether the form's error is about `field`.
+    fn invalid(&self, field: &str) -> bool {
+        self.error.as_ref().is_some_and(|e| e.about(field))
+    }
+}
+
+/// The "New service account" form's fields, as entered (kept when the form is shown again).
+#[derive(Debug, Default, Deserialize)]
+pub struct Draft {
+    /// The session's CSRF token.
+    csrf: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    owner: String,
+    #[serde(default)]
+    purpose: String,
+    /// One `key: value` label per line.
+    #[serde(default)]
+    labels: String,
+    /// A date (`YYYY-MM-DD`) or an RFC 3339 time; empty for never.
+    #[serde(default)]
+    expires_at: String,
+}
+
+/// What is wrong with the form: the field (as the API names it) and the message.
+struct FormError {
+    field: String,
+    message: String,
+}
+
+impl FormError {
+    /// Whether the error is about `field` (`labels` covers `labels.team`).
+    fn about(&self, field: &str) -> bool {
+        self.field == field || self.field.starts_with(&format!("{field}."))
+    }
 }
 
 struct Column {
@@ -82,6 +137,107 @@ pub async fn page(
     State(console): State<Console>,
     who: SignedIn,
     Query(query): Query<TableQuery>,
+) -> Result<Response, Failure> {
+    render(
+        &console,
+        &who,
+        &query,
+        Draft::default(),
+        None,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// `POST /console/accounts` (`csrf`, `name`, `owner`, `purpose`, `labels`, `expires_at`):
+/// creates the account and goes to its page, or shows the form again with what is wrong.
+pub async fn create(
+    State(console): State<Console>,
+    who: SignedIn,
+    form: Result<Form<Draft>, FormRejection>,
+) -> Result<Response, Failure> {
+    let Some(draft) = form
+        .ok()
+        .map(|Form(d)| d)
+        .filter(|d| who.session.csrf_matches(d.csrf.as_deref()))
+    else {
+        return Ok(forbidden());
+    };
+    let request = match parse_labels(&draft.labels) {
+        Ok(labels) => NewAccount {
+            name: draft.name.trim().to_owned(),
+            owner: draft.owner.trim().to_owned(),
+            purpose: draft.purpose.trim().to_owned(),
+            labels,
+            expires_at: Some(draft.expires_at.trim().to_owned()).filter(|s| !s.is_empty()),
+        },
+        Err(e) => return refused(&console, &who, draft, e).await,
+    };
+    match accounts::create(&console.app, &who.admin, &who.caller, request).await {
+        Ok(account) => Ok(see_other(&format!(
+            "/console/accounts/{}?done=created",
+            account.name
+        ))),
+        Err(e) => refused(&console, &who, draft, e).await,
+    }
+}
+
+/// The form shown again after the API's function refused it (422 for an invalid field, 409 for
+/// a name in use), or the failure when it failed for another reason.
+async fn refused(
+    console: &Console,
+    who: &SignedIn,
+    draft: Draft,
+    error: ApiError,
+) -> Result<Response, Failure> {
+    let (status, error) = match error {
+        ApiError::Validation { field, message } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            FormError {
+                message: format!("{field}: {message}"),
+                field,
+            },
+        ),
+        ApiError::Conflict(_) => (
+            StatusCode::CONFLICT,
+            FormError {
+                message: format!(
+                    "name: an account named `{}` already exists",
+                    draft.name.trim()
+                ),
+                field: "name".into(),
+            },
+        ),
+        other => return Err(other.into()),
+    };
+    let query = TableQuery::default();
+    render(console, who, &query, draft, Some(error), status).await
+}
+
+/// Labels from the form's text: one `key: value` per line, blank lines ignored.
+fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, ApiError> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            line.split_once(':')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .ok_or_else(|| ApiError::Validation {
+                    field: "labels".into(),
+                    message: format!("`{line}` is not `key: value`"),
+                })
+        })
+        .collect()
+}
+
+/// The page (or its CSV), with the form holding `draft` and `error`, answered with `status`.
+async fn render(
+    console: &Console,
+    who: &SignedIn,
+    query: &TableQuery,
+    draft: Draft,
+    error: Option<FormError>,
+    status: StatusCode,
 ) -> Result<Response, Failure> {
     let app = &console.app;
     let now = app.clock.now();
@@ -188,8 +344,10 @@ pub async fn page(
         q,
         sort,
         total,
+        draft,
+        error,
     };
-    Ok(html(StatusCode::OK, page.render()))
+    Ok(html(status, page.render()))
 }
 
 /// The rows as CSV (RFC 4180), with a header line.

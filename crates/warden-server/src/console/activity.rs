@@ -7,16 +7,23 @@
 //! events oldest first after a position), so a page costs the same at the ledger's head as
 //! millions of events in. A filter can leave a window sparse: the page then shows fewer rows and
 //! still offers the older ones.
+//!
+//! The newest page is live: `assets/console.js` follows `/console/activity/stream` (the API's
+//! event stream with the same filters, resuming after the page's newest position, so nothing
+//! falls between the page and the stream) and puts each new row at the top. The stream sends the
+//! rows already shaped as the table shows them ([`RowView`]), so the page and the feed never
+//! disagree about what a row says.
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::Response;
-use serde::Deserialize;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use warden_core::event::Event;
 use warden_store::EventQuery;
 
 use super::{csv_cell, csv_download, html, when, Console, Failure, Layout, SignedIn};
+use crate::api::events::{event_stream, StreamFilter};
 
 /// The most events shown per page.
 const PAGE: usize = 50;
@@ -50,21 +57,27 @@ struct ActivityPage {
     decision: &'static str,
     paged: bool,
     rows: Vec<RowView>,
+    /// What the table says when it has no rows.
+    empty: String,
     older_link: Option<String>,
     newest_link: String,
     csv_link: String,
+    /// The live feed's address, on the newest page only.
+    live_link: Option<String>,
 }
 
-struct RowView {
-    seq: String,
-    time: String,
-    category: &'static str,
-    actor: String,
-    verb: String,
-    resource: String,
-    target: String,
-    allowed: bool,
-    status: String,
+/// One row of an events table, as the pages render it and the live feed sends it.
+#[derive(Serialize)]
+pub(super) struct RowView {
+    pub(super) seq: String,
+    pub(super) time: String,
+    pub(super) category: &'static str,
+    pub(super) actor: String,
+    pub(super) verb: String,
+    pub(super) resource: String,
+    pub(super) target: String,
+    pub(super) allowed: bool,
+    pub(super) status: String,
 }
 
 impl From<&Event> for RowView {
@@ -151,7 +164,7 @@ pub async fn page(
     let rows: Vec<RowView> = shown.into_iter().map(RowView::from).collect();
 
     if query.format.as_deref() == Some("csv") {
-        return Ok(csv(&rows));
+        return Ok(csv("warden-activity.csv", &rows));
     }
     let decision_name = match decision {
         Some(true) => "allow",
@@ -185,8 +198,27 @@ pub async fn page(
             format!("/console/activity?{query}")
         }
     };
+    // The feed resumes right after the newest position this page looked at.
+    let live_link = query.before.is_none().then(|| {
+        let head = before.checked_sub(1).map(|s| s.to_string());
+        let pairs = [
+            ("account", account.clone()),
+            ("target", target.clone()),
+            ("category", category.clone()),
+            (
+                "decision",
+                (!decision_name.is_empty()).then(|| decision_name.to_owned()),
+            ),
+            ("after", head),
+        ];
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))))
+            .finish();
+        format!("/console/activity/stream?{query}")
+    });
     let page = ActivityPage {
         layout: who.layout("activity"),
+        live_link,
         older_link: older.map(|b| link(Some(b), None)),
         newest_link: link(None, None),
         csv_link: link(query.before, Some("csv")),
@@ -195,13 +227,38 @@ pub async fn page(
         target: target.clone().unwrap_or_default(),
         category: category.clone().unwrap_or_default(),
         decision: decision_name,
+        empty: format!(
+            "No events {}{}.",
+            if query.before.is_some() {
+                "in this stretch of the ledger"
+            } else {
+                "among the newest"
+            },
+            if [&account, &target, &category].iter().any(|v| v.is_some()) || decision.is_some() {
+                " match these filters"
+            } else {
+                ""
+            }
+        ),
         rows,
     };
     Ok(html(StatusCode::OK, page.render()))
 }
 
-/// The page's rows as CSV, with a header line.
-fn csv(rows: &[RowView]) -> Response {
+/// `GET /console/activity/stream`: the live feed (Server-Sent Events of [`RowView`]s).
+pub async fn stream(
+    State(console): State<Console>,
+    _who: SignedIn,
+    headers: HeaderMap,
+    Query(filter): Query<StreamFilter>,
+) -> Result<Response, Failure> {
+    let render = |e: &Event| serde_json::to_string(&RowView::from(e)).ok();
+    let sse = event_stream(console.app, &headers, filter, render).await?;
+    Ok(sse.into_response())
+}
+
+/// Rows as a CSV download named `filename`, with a header line.
+pub(super) fn csv(filename: &str, rows: &[RowView]) -> Response {
     let mut out = String::from("seq,time,category,actor,verb,resource,target,decision,status\r\n");
     for r in rows {
         let fields = [
@@ -218,5 +275,5 @@ fn csv(rows: &[RowView]) -> Response {
         out.push_str(&fields.join(","));
         out.push_str("\r\n");
     }
-    csv_download("warden-activity.csv", out)
+    csv_download(filename, out)
 }

@@ -1,20 +1,27 @@
 //! The web console: server-rendered HTML pages for admins, served on the API address at `/` and
 //! under `/console/`, from askama templates compiled into the binary (`templates/console/`) and
-//! one embedded stylesheet. No script is needed; every action is a plain HTML form.
+//! one embedded stylesheet. Every action is a plain HTML form and every page works without
+//! script; one small embedded script (`assets/console.js`) only adds live updates where they
+//! help, over the same Server-Sent Events stream the API offers.
 //!
 //! Admins sign in with their admin token ([`sign_in`]); the session is a cookie ([`session`]),
 //! and every form carries the session's CSRF token, checked on every POST. Pages read the store
 //! directly; changes go through the same functions the REST API uses (the [`AlertBook`] for
 //! alerts), so they land on the ledger exactly as API changes do, with the admin as actor.
 //!
-//! Pages: [`overview`], [`accounts`], [`activity`], [`alerts`].
+//! Pages: [`overview`], [`accounts`] (and each [`account`]), [`activity`], [`alerts`],
+//! [`reviews`], [`reports`], [`ledger`].
 //!
 //! [`AlertBook`]: crate::alerts::AlertBook
 
+pub mod account;
 pub mod accounts;
 pub mod activity;
 pub mod alerts;
+pub mod ledger;
 pub mod overview;
+pub mod reports;
+pub mod reviews;
 pub mod session;
 pub mod sign_in;
 
@@ -34,12 +41,13 @@ use warden_core::Timestamp;
 use warden_gateway::auth::{AdminPrincipal, Principal};
 
 use crate::api::{ApiError, AppState, Caller};
-use session::{Session, Sessions};
+use session::{Session, Sessions, SignedInWith};
 
 /// Where the sign-in form is.
 pub const SIGN_IN: &str = "/console/sign-in";
 
 const STYLESHEET: &str = include_str!("assets/console.css");
+const SCRIPT: &str = include_str!("assets/console.js");
 
 /// The console's state: the API's, plus the sessions.
 #[derive(Clone)]
@@ -48,6 +56,10 @@ pub struct Console {
     pub app: AppState,
     /// Who is signed in.
     pub sessions: Arc<Sessions>,
+    /// Recent failed password sign-ins.
+    pub throttle: Arc<sign_in::Throttle>,
+    /// The ledger verifications started from the console, the latest kept.
+    pub verifications: Arc<ledger::Verifications>,
 }
 
 /// The console's routes, to merge into the API router.
@@ -55,6 +67,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: AppState) -> Router<S> {
     let state = Console {
         app,
         sessions: Arc::new(Sessions::default()),
+        throttle: Arc::new(sign_in::Throttle::default()),
+        verifications: Arc::new(ledger::Verifications::default()),
     };
     Router::new()
         .route("/", get(|| async { see_other("/console/") }))
@@ -62,26 +76,65 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: AppState) -> Router<S> {
         .route("/console/", get(overview::page))
         .route(SIGN_IN, get(sign_in::form).post(sign_in::submit))
         .route("/console/sign-out", post(sign_in::sign_out))
-        .route("/console/accounts", get(accounts::page))
+        .route(
+            "/console/accounts",
+            get(accounts::page).post(accounts::create),
+        )
+        .route("/console/accounts/{name}", get(account::page))
+        .route("/console/accounts/{name}/confirm", get(account::confirm))
+        .route("/console/accounts/{name}/disable", post(account::disable))
+        .route("/console/accounts/{name}/enable", post(account::enable))
+        .route("/console/accounts/{name}/keys", post(account::issue_key))
+        .route(
+            "/console/accounts/{name}/keys/rotate",
+            post(account::rotate_keys),
+        )
+        .route(
+            "/console/accounts/{name}/keys/{key_id}/revoke",
+            post(account::revoke_key),
+        )
+        .route(
+            "/console/accounts/{name}/recommendation/apply",
+            post(account::apply_recommendation),
+        )
         .route("/console/activity", get(activity::page))
+        .route("/console/activity/stream", get(activity::stream))
         .route("/console/alerts", get(alerts::page))
+        .route("/console/alerts/{id}", get(alerts::detail))
         .route("/console/alerts/{id}/ack", post(alerts::acknowledge))
         .route("/console/alerts/{id}/resolve", post(alerts::resolve))
+        .route("/console/reviews", get(reviews::page).post(reviews::start))
+        .route("/console/reviews/{name}", get(reviews::detail))
+        .route(
+            "/console/reviews/{name}/items/{account}",
+            post(reviews::decide),
+        )
+        .route(
+            "/console/reviews/{name}/close",
+            get(reviews::confirm_close).post(reviews::close),
+        )
+        .route("/console/reports", get(reports::page))
+        .route("/console/reports/download", get(reports::download))
+        .route("/console/ledger", get(ledger::page))
+        .route("/console/ledger/verify", post(ledger::verify))
+        .route("/console/ledger/verification", get(ledger::verification))
+        .route("/console/ledger/bundle", get(ledger::bundle))
         .route("/console/assets/console.css", get(stylesheet))
+        .route("/console/assets/console.js", get(script))
         .layer(middleware::from_fn(harden))
         .with_state(state)
 }
 
-/// Headers on every console response: nothing but this origin's own stylesheet may load, no
-/// script runs, no other site may frame the page, and nothing is cached (pages show secrets'
-/// surroundings and CSRF tokens).
+/// Headers on every console response: nothing but this origin's own stylesheet and script may
+/// load (no inline script, no other origin, connections only back to this one), no other site
+/// may frame the page, and nothing is cached (pages show secrets' surroundings and CSRF tokens).
 async fn harden(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     for (name, value) in [
         (
             "content-security-policy",
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
         ("x-content-type-options", "nosniff"),
         ("referrer-policy", "same-origin"),
@@ -96,12 +149,20 @@ async fn harden(request: Request, next: Next) -> Response {
 }
 
 async fn stylesheet() -> Response {
+    asset("text/css; charset=utf-8", STYLESHEET)
+}
+
+async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [
-            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (CONTENT_TYPE, content_type),
             (CACHE_CONTROL, "public, max-age=3600"),
         ],
-        STYLESHEET,
+        body,
     )
         .into_response()
 }
@@ -171,7 +232,8 @@ pub struct Layout {
     pub admin: String,
     /// The session's CSRF token.
     pub csrf: String,
-    /// The current page: `overview`, `accounts`, `activity` or `alerts`.
+    /// The current page: `overview`, `accounts`, `activity`, `alerts`, `reviews`, `reports` or
+    /// `ledger`.
     pub page: &'static str,
 }
 
@@ -212,16 +274,35 @@ impl FromRequestParts<Console> for SignedIn {
         let Some(session) = console.sessions.find(parts) else {
             return Err(refuse(parts));
         };
-        // The token is checked again on every request: revoking it ends the session.
-        match console.app.auth.authenticate(Some(&session.token)).await {
-            Ok(Principal::Admin(admin)) => Ok(Self {
+        match still_valid(console, &session.credential).await {
+            Some(admin) => Ok(Self {
                 admin,
                 session,
                 caller,
             }),
-            _ => {
+            None => {
                 console.sessions.close(&session.id);
                 Err(refuse(parts))
+            }
+        }
+    }
+}
+
+/// The admin a session's credential still stands for: the token still authenticates, or the
+/// password is still the one set when the session opened.
+async fn still_valid(console: &Console, credential: &SignedInWith) -> Option<AdminPrincipal> {
+    match credential {
+        SignedInWith::Token(token) => match console.app.auth.authenticate(Some(token)).await {
+            Ok(Principal::Admin(admin)) => Some(admin),
+            _ => None,
+        },
+        SignedInWith::Password { name, hash } => {
+            match console.app.store.admin_password(name).await {
+                Ok(Some((admin, password))) if password.hash == *hash => Some(AdminPrincipal {
+                    name: admin.name,
+                    token_id: admin.token_id,
+                }),
+                _ => None,
             }
         }
     }

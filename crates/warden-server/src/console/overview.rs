@@ -1,8 +1,11 @@
-//! The overview: accounts by status, open alerts by severity, the ledger's size and latest
-//! checkpoint, and a bar chart of ledger events per hour over the last 24 hours.
+//! The overview: accounts by status, open alerts by severity, the ledger's size, latest
+//! checkpoint and latest verification, whether each gateway accepts connections, and bar charts
+//! of ledger events per minute over the last hour and per hour over the last 24 hours.
 //!
-//! The chart costs 25 indexed lookups (the first ledger position at or after each hour
-//! boundary), not a scan of the day's events, so it stays cheap on a large ledger.
+//! A chart of N bars costs N + 1 indexed lookups (the first ledger position at or after each
+//! boundary), not a scan of the events, so it stays cheap on a large ledger. A gateway is "up"
+//! when a TCP connection to its listener succeeds within half a second: the same thing a client
+//! would find.
 
 use std::time::Duration;
 
@@ -13,9 +16,13 @@ use axum::response::Response;
 use warden_core::{AccountStatus, AlertStatus, Severity, Timestamp};
 use warden_store::AlertQuery;
 
+use super::ledger::RunView;
 use super::{html, when, Console, Failure, Layout, SignedIn};
 
 const HOUR: Duration = Duration::from_secs(3600);
+const MINUTE: Duration = Duration::from_secs(60);
+/// How long a gateway may take to accept a connection before the overview calls it down.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 /// The most open alerts counted (the overview says "at least" beyond it).
 const ALERT_LIMIT: u32 = 1000;
 
@@ -31,10 +38,21 @@ struct OverviewPage {
     alerts_capped: bool,
     ledger_size: u64,
     checkpoint: Option<(u64, String)>,
-    chart: Chart,
+    /// The latest verification of the ledger since the server started.
+    verification: Option<RunView>,
+    gateways: Vec<Gateway>,
+    /// (element id, heading, chart).
+    charts: Vec<(&'static str, &'static str, Chart)>,
 }
 
-/// An inline SVG bar chart: one bar per hour.
+/// One gateway's line.
+struct Gateway {
+    name: &'static str,
+    addr: String,
+    up: bool,
+}
+
+/// An inline SVG bar chart of ledger events per period.
 struct Chart {
     bars: Vec<Bar>,
     total: u64,
@@ -45,14 +63,15 @@ struct Chart {
 struct Bar {
     x: u32,
     y: u32,
+    width: u32,
     height: u32,
     label: String,
     count: u64,
     tick: bool,
 }
 
-/// Chart geometry, in SVG units.
-const BAR_WIDTH: u32 = 20;
+/// Chart geometry, in SVG units: 480 wide, bars 100 high at most.
+const CHART_WIDTH: u32 = 480;
 const CHART_HEIGHT: u32 = 100;
 
 /// `GET /console/`.
@@ -110,7 +129,20 @@ pub async fn page(State(console): State<Console>, who: SignedIn) -> Result<Respo
         .latest_checkpoint()
         .await?
         .map(|c| (c.size, when(c.created_at)));
-    let chart = chart(&console, now, last_seq).await?;
+    let per_minute = chart(&console, now, last_seq, MINUTE, 60).await?;
+    let per_hour = chart(&console, now, last_seq, HOUR, 24).await?;
+    let gateways = vec![
+        Gateway {
+            name: "HTTP",
+            addr: app.gateways.http.to_string(),
+            up: accepts(app.gateways.http).await,
+        },
+        Gateway {
+            name: "PostgreSQL",
+            addr: app.gateways.postgres.to_string(),
+            up: accepts(app.gateways.postgres).await,
+        },
+    ];
 
     let page = OverviewPage {
         layout: who.layout("overview"),
@@ -123,21 +155,49 @@ pub async fn page(State(console): State<Console>, who: SignedIn) -> Result<Respo
             || acknowledged.len() >= ALERT_LIMIT as usize,
         ledger_size: last_seq.map_or(0, |s| s + 1),
         checkpoint,
-        chart,
+        verification: console.verifications.latest().map(RunView::from),
+        gateways,
+        charts: vec![
+            ("per-minute", "Events per minute, last hour", per_minute),
+            ("per-hour", "Events per hour, last 24 hours", per_hour),
+        ],
     };
     Ok(html(StatusCode::OK, page.render()))
 }
 
-/// Ledger events per hour for the 24 hours before `now` (the last bar is the current hour).
-async fn chart(console: &Console, now: Timestamp, last_seq: Option<u64>) -> Result<Chart, Failure> {
+/// Whether something accepts TCP connections at `addr` (a wildcard address is probed on
+/// loopback).
+async fn accepts(addr: std::net::SocketAddr) -> bool {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    matches!(
+        tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(addr)).await,
+        Ok(Ok(_))
+    )
+}
+
+/// Ledger events per `step` for the `bars` steps before `now` (the last bar is the current one).
+async fn chart(
+    console: &Console,
+    now: Timestamp,
+    last_seq: Option<u64>,
+    step: Duration,
+    bars: u32,
+) -> Result<Chart, Failure> {
     let end = last_seq.map_or(0, |s| s + 1);
-    let hour_micros = 3_600_000_000;
-    let this_hour =
-        Timestamp::from_micros(now.as_micros() - now.as_micros().rem_euclid(hour_micros));
-    let starts: Vec<Timestamp> = (0..24u32)
-        .map(|i| this_hour.saturating_sub(HOUR * (23 - i)))
+    let step_micros = i64::try_from(step.as_micros()).unwrap_or(i64::MAX);
+    let this_step =
+        Timestamp::from_micros(now.as_micros() - now.as_micros().rem_euclid(step_micros));
+    let starts: Vec<Timestamp> = (0..bars)
+        .map(|i| this_step.saturating_sub(step * (bars - 1 - i)))
         .collect();
-    let mut bounds = Vec::with_capacity(25);
+    let mut bounds = Vec::with_capacity(starts.len() + 1);
     for start in &starts {
         bounds.push(
             console
@@ -155,12 +215,13 @@ async fn chart(console: &Console, now: Timestamp, last_seq: Option<u64>) -> Resu
         .collect();
     let peak = counts.iter().copied().max().unwrap_or(0);
     let total = counts.iter().sum();
-    let bars = starts
+    let slot = CHART_WIDTH / bars.max(1);
+    let bars_drawn = starts
         .iter()
         .zip(&counts)
         .enumerate()
         .map(|(i, (start, &count))| {
-            // Scaled to the busiest hour; at least one unit for a non-empty hour, so it shows.
+            // Scaled to the busiest period; at least one unit for a non-empty one, so it shows.
             let height = (count * u64::from(CHART_HEIGHT))
                 .checked_div(peak)
                 .map_or(0, |h| {
@@ -171,20 +232,28 @@ async fn chart(console: &Console, now: Timestamp, last_seq: Option<u64>) -> Resu
             let label = when(*start);
             let i = u32::try_from(i).unwrap_or(0);
             Bar {
-                x: i * BAR_WIDTH + 2,
+                x: i * slot + 2,
                 y: CHART_HEIGHT - height,
+                width: slot.saturating_sub(4).max(1),
                 height,
                 label: label.get(11..16).unwrap_or(&label).to_owned(),
                 count,
-                tick: i % 6 == 0,
+                // Four labels along the axis.
+                tick: i % (bars / 4).max(1) == 0,
             }
         })
         .collect();
+    let period = if step == MINUTE { "minute" } else { "hour" };
+    let span = if step == MINUTE {
+        "the last hour"
+    } else {
+        "the last 24 hours"
+    };
     let description = format!(
-        "Ledger events per hour over the last 24 hours: {total} in all, at most {peak} in one hour."
+        "Ledger events per {period} over {span}: {total} in all, at most {peak} in one {period}."
     );
     Ok(Chart {
-        bars,
+        bars: bars_drawn,
         total,
         peak,
         description,

@@ -37,9 +37,8 @@ const MAX_SESSIONS: usize = 1024;
 pub struct Session {
     /// The session id (hex), as in the cookie.
     pub id: String,
-    /// The admin token the session was opened with: re-verified on every request, so revoking
-    /// the token ends the session.
-    pub token: String,
+    /// What the session was opened with, re-checked on every request.
+    pub credential: SignedInWith,
     /// The CSRF token every form of this session carries.
     pub csrf: String,
     last_seen: Instant,
@@ -52,6 +51,30 @@ impl Session {
     }
 }
 
+/// How an admin signed in. Either is re-checked on every request: revoking the token, or
+/// setting a new password, ends the sessions opened with the old one.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SignedInWith {
+    /// Their admin token.
+    Token(String),
+    /// Their name and password.
+    Password {
+        /// The admin's name.
+        name: String,
+        /// The stored hash the password matched (a new password has a new salt, so a new hash).
+        hash: String,
+    },
+}
+
+impl std::fmt::Debug for SignedInWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Token(_) => f.write_str("Token(<redacted>)"),
+            Self::Password { name, .. } => write!(f, "Password({name})"),
+        }
+    }
+}
+
 /// The sessions of one server.
 #[derive(Debug, Default)]
 pub struct Sessions {
@@ -60,11 +83,11 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// Opens a session for whoever holds `token` (already verified as an admin token).
-    pub fn open(&self, token: String) -> Session {
+    /// Opens a session for an admin whose credential was just verified.
+    pub fn open(&self, credential: SignedInWith) -> Session {
         let session = Session {
             id: random_hex(),
-            token,
+            credential,
             csrf: random_hex(),
             last_seen: Instant::now(),
         };
@@ -175,13 +198,13 @@ mod tests {
     #[test]
     fn a_session_is_found_by_its_cookie_and_ends_when_closed() {
         let sessions = Sessions::default();
-        let s = sessions.open("token".into());
+        let s = sessions.open(SignedInWith::Token("token".into()));
         assert_eq!(s.id.len(), 64);
         assert_ne!(s.id, s.csrf);
         let found = sessions
             .find(&parts(&format!("other=1; {COOKIE_NAME}={}", s.id)))
             .unwrap();
-        assert_eq!(found.token, "token");
+        assert_eq!(found.credential, SignedInWith::Token("token".into()));
         assert!(found.csrf_matches(Some(&s.csrf)));
         assert!(!found.csrf_matches(Some("nope")));
         assert!(!found.csrf_matches(None));
@@ -194,7 +217,7 @@ mod tests {
     #[test]
     fn a_request_without_a_known_cookie_has_no_session() {
         let sessions = Sessions::default();
-        sessions.open("token".into());
+        sessions.open(SignedInWith::Token("token".into()));
         assert!(sessions
             .find(&parts(&format!("{COOKIE_NAME}=abc")))
             .is_none());
