@@ -276,6 +276,27 @@ pub struct Verified {
     pub pruned: u64,
 }
 
+/// `12 entries, 3 checkpoints, root <hex> at size 12`: how the CLI and the console say it.
+impl std::fmt::Display for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let entries = if self.entries == 1 {
+            "entry"
+        } else {
+            "entries"
+        };
+        let checkpoints = if self.checkpoints == 1 {
+            "checkpoint"
+        } else {
+            "checkpoints"
+        };
+        write!(
+            f,
+            "{} {entries}, {} {checkpoints}, root {} at size {}",
+            self.entries, self.checkpoints, self.root, self.size
+        )
+    }
+}
+
 /// One check at a tree size, in ledger order.
 #[derive(Debug, Clone)]
 enum Check {

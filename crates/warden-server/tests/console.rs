@@ -1765,7 +1765,7 @@ async fn an_account_page_shows_its_keys_grants_use_and_events(backend: Backend) 
     let lines: Vec<&str> = events.lines().collect();
     assert_eq!(
         lines[0],
-        "seq,time,category,verb,resource,target,decision,status"
+        "seq,time,category,actor,verb,resource,target,decision,status"
     );
     assert_eq!(
         lines

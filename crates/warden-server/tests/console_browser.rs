@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{grant_on_orders, ok_upstream, Backend, TestServer};
+use common::{call_orders, grant_on_orders, ok_upstream, Backend, TestServer};
 use reqwest::StatusCode;
 use serde_json::json;
 use thirtyfour::prelude::*;
@@ -267,14 +267,7 @@ async fn an_admin_runs_warden_from_the_console_in_chromium() {
     // The activity feed is live: a gateway request appears without a reload.
     b.go("/console/activity").await;
     b.wait_for_text("Live: new events appear at the top").await;
-    let status = t
-        .http
-        .get(format!("{}/orders/v1/orders/42", t.gateway))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .status();
+    let status = call_orders(&t, &key, reqwest::Method::GET, "/v1/orders/42").await;
     assert_eq!(status, StatusCode::OK);
     b.wait_for_text("/v1/orders/42").await;
     let fresh = b.css("#events tbody tr.fresh").await.text().await.unwrap();
@@ -296,14 +289,7 @@ async fn an_admin_runs_warden_from_the_console_in_chromium() {
     b.shoot("06-confirm-revoke").await;
     b.id("confirm").await.click().await.unwrap();
     b.wait_for_text("revoked").await;
-    let status = t
-        .http
-        .get(format!("{}/orders/v1/orders/42", t.gateway))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .status();
+    let status = call_orders(&t, &key, reqwest::Method::GET, "/v1/orders/42").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // Acknowledge that alert from the alerts list, then look at its detail.

@@ -244,13 +244,7 @@ fn report(output: Output, verdict: Verdict) -> Result<()> {
                     })
                 ),
                 Output::Table => {
-                    println!(
-                        "ledger verified: {}, {}, root {} at size {}",
-                        plural(v.entries, "entry", "entries"),
-                        plural(v.checkpoints as u64, "checkpoint", "checkpoints"),
-                        v.root,
-                        v.size
-                    );
+                    println!("ledger verified: {v}");
                     if v.pruned > 0 {
                         eprintln!(
                             "note: {} had their bodies pruned by retention; their leaf hashes are \

@@ -26,9 +26,8 @@ use warden_core::event::Event;
 use warden_core::{KeyRecord, KeyState, Timestamp};
 use warden_store::EventQuery;
 
-use super::{
-    csv_cell, csv_download, forbidden, html, see_other, when, Console, Failure, Layout, SignedIn,
-};
+use super::activity::{self, RowView};
+use super::{csv_table, forbidden, html, see_other, when, Console, Failure, Layout, SignedIn};
 use crate::api::access::{self, Loaded};
 use crate::api::keys::{IssuedKey, Rotation, DEFAULT_GRACE};
 use crate::api::{accounts, keys, ApiError, App};
@@ -154,7 +153,10 @@ struct AccountPage {
     grants: Vec<GrantRow>,
     window_days: u64,
     chart: Chart,
-    events: Vec<EventRow>,
+    /// The newest events, as every events table shows them.
+    rows: Vec<RowView>,
+    /// What the events table says when there are none.
+    empty: String,
     activity_link: String,
     findings: Vec<FindingRow>,
     diff: Vec<DiffLine>,
@@ -241,40 +243,6 @@ impl GrantRow {
 
     fn last_use_text(&self) -> String {
         shown(self.last_use, "never")
-    }
-}
-
-struct EventRow {
-    seq: String,
-    time: String,
-    category: &'static str,
-    verb: String,
-    resource: String,
-    target: String,
-    allowed: bool,
-    status: String,
-}
-
-impl From<&Event> for EventRow {
-    fn from(e: &Event) -> Self {
-        Self {
-            seq: e.seq.map(|s| s.to_string()).unwrap_or_default(),
-            time: when(e.time),
-            category: e.action.category.as_str(),
-            verb: e.action.verb.clone(),
-            resource: e.action.resource.clone().unwrap_or_default(),
-            target: e
-                .target
-                .as_ref()
-                .map(|t| t.name.clone())
-                .unwrap_or_default(),
-            allowed: e.decision.allowed,
-            status: e
-                .outcome
-                .as_ref()
-                .map(|o| o.status.clone())
-                .unwrap_or_default(),
-        }
     }
 }
 
@@ -372,8 +340,8 @@ pub async fn page(
             Some("grants") => Ok(grants_csv(name, &grants)),
             Some("events") => {
                 let events = recent_events(app, name).await?;
-                let rows: Vec<EventRow> = events.iter().map(EventRow::from).collect();
-                Ok(events_csv(name, &rows))
+                let rows: Vec<RowView> = events.iter().map(RowView::from).collect();
+                Ok(activity::csv(&format!("warden-{name}-events.csv"), &rows))
             }
             _ => Err(ApiError::Validation {
                 field: "table".into(),
@@ -432,7 +400,8 @@ pub async fn page(
         grants,
         window_days: recommendation.window.days,
         chart,
-        events: events.iter().map(EventRow::from).collect(),
+        rows: events.iter().map(RowView::from).collect(),
+        empty: "No events yet.".to_owned(),
         activity_link,
         findings: report
             .findings
@@ -579,62 +548,38 @@ fn time_cell(t: Option<Timestamp>) -> String {
 }
 
 fn keys_csv(account: &str, rows: &[KeyRow]) -> Response {
-    let mut out = String::from(
-        "key_id,state,created_by,created_at,expires_at,last_used_at,revoked_at,superseded_by\r\n",
-    );
-    for k in rows {
-        let fields = [
-            csv_cell(&k.key_id),
-            csv_cell(k.state),
-            csv_cell(&k.created_by),
+    let lines = rows.iter().map(|k| {
+        [
+            k.key_id.clone(),
+            k.state.to_owned(),
+            k.created_by.clone(),
             k.created.to_string(),
             time_cell(k.expires),
             time_cell(k.last_used),
             time_cell(k.revoked),
-            csv_cell(k.superseded_by.as_deref().unwrap_or_default()),
-        ];
-        out.push_str(&fields.join(","));
-        out.push_str("\r\n");
-    }
-    csv_download(&format!("warden-{account}-keys.csv"), out)
+            k.superseded_by.clone().unwrap_or_default(),
+        ]
+    });
+    let header =
+        "key_id,state,created_by,created_at,expires_at,last_used_at,revoked_at,superseded_by";
+    csv_table(&format!("warden-{account}-keys.csv"), header, lines)
 }
 
 fn grants_csv(account: &str, rows: &[GrantRow]) -> Response {
-    let mut out = String::from("grant_id,target,rule,created_at,expires_at,used,uses,last_use\r\n");
-    for g in rows {
-        let fields = [
-            csv_cell(&g.grant_id),
-            csv_cell(&g.target),
-            csv_cell(&g.rule),
+    let lines = rows.iter().map(|g| {
+        [
+            g.grant_id.clone(),
+            g.target.clone(),
+            g.rule.clone(),
             g.created.to_string(),
             time_cell(g.expires),
             (if g.used { "used" } else { "unused" }).to_owned(),
             g.uses.to_string(),
             time_cell(g.last_use),
-        ];
-        out.push_str(&fields.join(","));
-        out.push_str("\r\n");
-    }
-    csv_download(&format!("warden-{account}-grants.csv"), out)
-}
-
-fn events_csv(account: &str, rows: &[EventRow]) -> Response {
-    let mut out = String::from("seq,time,category,verb,resource,target,decision,status\r\n");
-    for r in rows {
-        let fields = [
-            csv_cell(&r.seq),
-            csv_cell(&r.time),
-            csv_cell(r.category),
-            csv_cell(&r.verb),
-            csv_cell(&r.resource),
-            csv_cell(&r.target),
-            (if r.allowed { "allow" } else { "deny" }).to_owned(),
-            csv_cell(&r.status),
-        ];
-        out.push_str(&fields.join(","));
-        out.push_str("\r\n");
-    }
-    csv_download(&format!("warden-{account}-events.csv"), out)
+        ]
+    });
+    let header = "grant_id,target,rule,created_at,expires_at,used,uses,last_use";
+    csv_table(&format!("warden-{account}-grants.csv"), header, lines)
 }
 
 /// An action that is confirmed on its own page first, or (for issuing a key) whose form is

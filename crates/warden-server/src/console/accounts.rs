@@ -21,9 +21,7 @@ use axum::Form;
 use serde::Deserialize;
 use warden_access::Options;
 
-use super::{
-    csv_cell, csv_download, forbidden, html, see_other, when, Console, Failure, Layout, SignedIn,
-};
+use super::{csv_table, forbidden, html, see_other, when, Console, Failure, Layout, SignedIn};
 use crate::api::access::Loaded;
 use crate::api::accounts::{self, NewAccount};
 use crate::api::ApiError;
@@ -350,22 +348,20 @@ async fn render(
     Ok(html(status, page.render()))
 }
 
-/// The rows as CSV (RFC 4180), with a header line.
+/// The rows as CSV, with a header line.
 fn csv(rows: &[Row]) -> Response {
-    let mut out = String::from("name,owner,purpose,status,last_used,keys,findings,risk\r\n");
-    for r in rows {
-        let fields = [
-            csv_cell(&r.name),
-            csv_cell(&r.owner),
-            csv_cell(&r.purpose),
-            csv_cell(r.status),
+    let lines = rows.iter().map(|r| {
+        [
+            r.name.clone(),
+            r.owner.clone(),
+            r.purpose.clone(),
+            r.status.to_owned(),
             r.last_used.map(|t| t.to_string()).unwrap_or_default(),
             r.keys.to_string(),
             r.findings.to_string(),
             r.risk.to_string(),
-        ];
-        out.push_str(&fields.join(","));
-        out.push_str("\r\n");
-    }
-    csv_download("warden-accounts.csv", out)
+        ]
+    });
+    let header = "name,owner,purpose,status,last_used,keys,findings,risk";
+    csv_table("warden-accounts.csv", header, lines)
 }

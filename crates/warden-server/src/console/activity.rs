@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use warden_core::event::Event;
 use warden_store::EventQuery;
 
-use super::{csv_cell, csv_download, html, when, Console, Failure, Layout, SignedIn};
+use super::{csv_table, html, when, Console, Failure, Layout, SignedIn};
 use crate::api::events::{event_stream, StreamFilter};
 
 /// The most events shown per page.
@@ -259,21 +259,19 @@ pub async fn stream(
 
 /// Rows as a CSV download named `filename`, with a header line.
 pub(super) fn csv(filename: &str, rows: &[RowView]) -> Response {
-    let mut out = String::from("seq,time,category,actor,verb,resource,target,decision,status\r\n");
-    for r in rows {
-        let fields = [
-            csv_cell(&r.seq),
-            csv_cell(&r.time),
-            csv_cell(r.category),
-            csv_cell(&r.actor),
-            csv_cell(&r.verb),
-            csv_cell(&r.resource),
-            csv_cell(&r.target),
-            (if r.allowed { "allow" } else { "deny" }).to_owned(),
-            csv_cell(&r.status),
-        ];
-        out.push_str(&fields.join(","));
-        out.push_str("\r\n");
-    }
-    csv_download(filename, out)
+    let lines = rows.iter().map(|r| {
+        [
+            r.seq.as_str(),
+            &r.time,
+            r.category,
+            &r.actor,
+            &r.verb,
+            &r.resource,
+            &r.target,
+            if r.allowed { "allow" } else { "deny" },
+            &r.status,
+        ]
+    });
+    let header = "seq,time,category,actor,verb,resource,target,decision,status";
+    csv_table(filename, header, lines)
 }

@@ -18,9 +18,7 @@ use warden_core::{Alert, AlertStatus};
 use warden_store::{AlertQuery, EventQuery};
 
 use super::activity::{self, RowView};
-use super::{
-    csv_cell, csv_download, forbidden, html, see_other, when, Console, Failure, Layout, SignedIn,
-};
+use super::{csv_table, forbidden, html, see_other, when, Console, Failure, Layout, SignedIn};
 use crate::alerts::AlertError;
 
 /// The most alerts listed per state.
@@ -165,31 +163,28 @@ pub async fn page(
 
 /// The alerts as CSV, with a header line.
 fn csv(alerts: &[Alert]) -> Response {
-    let mut out = String::from(
-        "id,severity,status,detector,account,target,subject,summary,count,first_seen,last_seen,\
-         acknowledged_by,resolved_by,note\r\n",
-    );
-    for a in alerts {
-        let fields = [
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let lines = alerts.iter().map(|a| {
+        [
             a.id.to_string(),
             a.severity.as_str().to_owned(),
             a.status.as_str().to_owned(),
-            csv_cell(&a.detector),
-            csv_cell(a.account.as_deref().unwrap_or_default()),
-            csv_cell(a.target.as_deref().unwrap_or_default()),
-            csv_cell(&a.subject),
-            csv_cell(&a.summary),
+            a.detector.clone(),
+            text(&a.account),
+            text(&a.target),
+            a.subject.clone(),
+            a.summary.clone(),
             a.count.to_string(),
             a.first_seen.to_string(),
             a.last_seen.to_string(),
-            csv_cell(a.acknowledged_by.as_deref().unwrap_or_default()),
-            csv_cell(a.resolved_by.as_deref().unwrap_or_default()),
-            csv_cell(a.note.as_deref().unwrap_or_default()),
-        ];
-        out.push_str(&fields.join(","));
-        out.push_str("\r\n");
-    }
-    csv_download("warden-alerts.csv", out)
+            text(&a.acknowledged_by),
+            text(&a.resolved_by),
+            text(&a.note),
+        ]
+    });
+    let header = "id,severity,status,detector,account,target,subject,summary,count,first_seen,\
+                  last_seen,acknowledged_by,resolved_by,note";
+    csv_table("warden-alerts.csv", header, lines)
 }
 
 /// The detail page's query string.

@@ -27,8 +27,8 @@ use warden_ledger::live::{self, Export, ExportError, Progress};
 use warden_ledger::{Checkpoint, Problem, Verified};
 
 use super::{
-    csrf_ok, csv_cell, csv_download, forbidden, html, see_other, when, Console, CsrfForm, Failure,
-    Layout, SignedIn,
+    csrf_ok, csv_table, forbidden, html, see_other, when, Console, CsrfForm, Failure, Layout,
+    SignedIn,
 };
 use crate::api::ledger::tree_size;
 use crate::api::{ApiError, AppState};
@@ -184,16 +184,11 @@ pub async fn page(
     let older = (shown.len() > PAGE).then(|| shown[PAGE - 1].size);
     let rows: Vec<CheckpointRow> = shown.into_iter().take(PAGE).map(row).collect();
     if query.format.as_deref() == Some("csv") {
-        let mut out = String::from("size,root_hash,signed_at\r\n");
-        for r in &rows {
-            out.push_str(&format!(
-                "{},{},{}\r\n",
-                r.size,
-                csv_cell(&r.root),
-                csv_cell(&r.signed_at)
-            ));
-        }
-        return Ok(csv_download("warden-checkpoints.csv", out));
+        let lines = rows
+            .iter()
+            .map(|r| [r.size.to_string(), r.root.clone(), r.signed_at.clone()]);
+        let header = "size,root_hash,signed_at";
+        return Ok(csv_table("warden-checkpoints.csv", header, lines));
     }
     let page = LedgerPage {
         layout: who.layout("ledger"),
@@ -263,17 +258,7 @@ impl From<Run> for RunView {
                 } else {
                     String::new()
                 };
-                (
-                    when(*at),
-                    true,
-                    format!(
-                        "ok: {}, {}, root {} at size {}{caveat}",
-                        plural(v.entries, "entry", "entries"),
-                        plural(v.checkpoints as u64, "checkpoint", "checkpoints"),
-                        v.root,
-                        v.size
-                    ),
-                )
+                (when(*at), true, format!("ok: {v}{caveat}"))
             }
             Some((at, Verdict::Failed(p))) => (
                 when(*at),
@@ -297,10 +282,6 @@ impl From<Run> for RunView {
             result,
         }
     }
-}
-
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `GET /console/ledger/verification`: the latest verification's progress or verdict.

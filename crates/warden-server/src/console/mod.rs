@@ -355,6 +355,23 @@ pub fn csv_cell(value: &str) -> String {
     }
 }
 
+/// `header` and one line per row of cells (each made safe with [`csv_cell`]), as a CSV
+/// download (RFC 4180) named `filename`: how every console table is exported.
+pub fn csv_table<R, C>(filename: &str, header: &str, rows: R) -> Response
+where
+    R: IntoIterator,
+    R::Item: IntoIterator<Item = C>,
+    C: AsRef<str>,
+{
+    let mut out = format!("{header}\r\n");
+    for row in rows {
+        let cells: Vec<String> = row.into_iter().map(|c| csv_cell(c.as_ref())).collect();
+        out.push_str(&cells.join(","));
+        out.push_str("\r\n");
+    }
+    csv_download(filename, out)
+}
+
 /// A CSV body as a download named `filename` (a fixed, quote-free name).
 pub fn csv_download(filename: &str, body: String) -> Response {
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))

@@ -22,9 +22,7 @@ use serde::Deserialize;
 use warden_core::Grant;
 use warden_store::ReviewStatus;
 
-use super::{
-    csv_cell, csv_download, forbidden, html, see_other, when, Console, Failure, Layout, SignedIn,
-};
+use super::{csv_table, forbidden, html, see_other, when, Console, Failure, Layout, SignedIn};
 use crate::api::reviews::{self, ItemView, NewDecision, ReviewDetail, ReviewSummary};
 use crate::api::ApiError;
 
@@ -528,17 +526,6 @@ fn changes_view(detail: &ReviewDetail) -> Option<ChangesView> {
     })
 }
 
-/// `header` and one line per row of cells, as a CSV download named `filename`.
-fn csv<'a>(filename: &str, header: &str, rows: impl IntoIterator<Item = Vec<&'a str>>) -> Response {
-    let mut out = format!("{header}\r\n");
-    for row in rows {
-        let cells: Vec<String> = row.into_iter().map(csv_cell).collect();
-        out.push_str(&cells.join(","));
-        out.push_str("\r\n");
-    }
-    csv_download(filename, out)
-}
-
 /// A review name in a file name: names are letters, digits, `-`, `_` and `.` already, but the
 /// header must never carry a quote whatever the store holds.
 fn file_part(name: &str) -> String {
@@ -549,7 +536,7 @@ fn file_part(name: &str) -> String {
 
 fn items_csv(open: &OpenReview) -> Response {
     let findings: Vec<String> = open.items.iter().map(|i| i.findings.to_string()).collect();
-    csv(
+    csv_table(
         &format!("warden-review-{}-items.csv", file_part(&open.name)),
         "account,owner,findings,decision,decided_by,justification",
         open.items.iter().zip(&findings).map(|(i, f)| {
@@ -567,7 +554,7 @@ fn items_csv(open: &OpenReview) -> Response {
 
 fn reminders_csv(open: &OpenReview) -> Response {
     let counts: Vec<String> = open.reminders.iter().map(|r| r.count.to_string()).collect();
-    csv(
+    csv_table(
         &format!("warden-review-{}-reminders.csv", file_part(&open.name)),
         "owner,undecided,accounts",
         open.reminders
@@ -582,7 +569,7 @@ fn reviews_csv(past: &[SummaryRow]) -> Response {
         .iter()
         .map(|r| (r.decided.to_string(), r.total.to_string()))
         .collect();
-    csv(
+    csv_table(
         "warden-reviews.csv",
         "name,status,started_by,started_at,closed_by,closed_at,decided,total",
         past.iter().zip(&numbers).map(|(r, (d, t))| {
@@ -606,7 +593,7 @@ fn detail_csv(name: &str, detail: &ReviewDetail) -> Response {
         .iter()
         .map(|r| (r.findings.to_string(), r.risk.to_string()))
         .collect();
-    csv(
+    csv_table(
         &format!("warden-review-{}.csv", file_part(name)),
         "account,owner,status,findings,risk,decision,justification,decided_by,decided_at,remove_grants,outcome",
         rows.iter().zip(&numbers).map(|(r, (f, k))| {
@@ -628,7 +615,7 @@ fn detail_csv(name: &str, detail: &ReviewDetail) -> Response {
 }
 
 fn grant_changes_csv(name: &str, c: &ChangesView) -> Response {
-    csv(
+    csv_table(
         &format!("warden-review-{}-grant-changes.csv", file_part(name)),
         "account,added,removed",
         c.grants
@@ -638,7 +625,7 @@ fn grant_changes_csv(name: &str, c: &ChangesView) -> Response {
 }
 
 fn previous_csv(name: &str, c: &ChangesView) -> Response {
-    csv(
+    csv_table(
         &format!("warden-review-{}-previous-decisions.csv", file_part(name)),
         "account,decision,justification,decided_by,outcome",
         c.previous_decisions.iter().map(|d| {
