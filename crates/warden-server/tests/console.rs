@@ -452,10 +452,15 @@ async fn accounts_are_searchable_sortable_exportable_and_escaped(backend: Backen
     let lines: Vec<&str> = csv.body.lines().collect();
     assert_eq!(
         lines[0],
-        "name,owner,purpose,status,last_used,keys,findings,risk"
+        "name,owner,purpose,status,last_used,keys,oldest_key_days,unused_grants,findings,risk"
     );
     assert_eq!(lines.len(), 4, "{}", csv.body);
-    assert!(lines[1].starts_with("billing,ada@example.com,charges customers,active,,2,"));
+    // Two keys issued today (the oldest is 0 days old) and no grants to leave unused.
+    assert!(
+        lines[1].starts_with("billing,ada@example.com,charges customers,active,,2,0,0,"),
+        "{}",
+        lines[1]
+    );
     // A formula is defused and quoted.
     assert!(
         lines[3].starts_with("reports,ada@example.com,\"'=HYPERLINK(\"\"http://x\"\"),weekly\","),

@@ -163,8 +163,10 @@ impl Browser {
         }
     }
 
-    /// Saves the page as `NAME.png` at laptop width and `NAME-phone.png` at phone width.
+    /// Saves the page as `NAME.png` at laptop width and `NAME-phone.png` at phone width, after
+    /// checking the basics of accessibility on it.
     async fn shoot(&self, name: &str) {
+        self.assert_accessible(name).await;
         let d = self.d();
         d.screenshot(&self.shots.join(format!("{name}.png")))
             .await
@@ -174,6 +176,33 @@ impl Browser {
             .await
             .unwrap();
         d.set_window_rect(0, 0, 1280, 900).await.unwrap();
+    }
+
+    /// The page has a language and a main heading, every form control has an accessible name
+    /// (a label, `aria-label` or `aria-labelledby`; a button its text), and every chart a name.
+    async fn assert_accessible(&self, page: &str) {
+        const CHECK: &str = r#"
+            const bad = [];
+            if (!document.documentElement.lang) bad.push('html without lang');
+            if (!document.querySelector('h1')) bad.push('no h1');
+            for (const el of document.querySelectorAll(
+                    'input:not([type=hidden]), select, textarea, button')) {
+                const named = (el.labels && el.labels.length > 0)
+                    || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')
+                    || (el.tagName === 'BUTTON' && el.textContent.trim());
+                if (!named) bad.push(el.outerHTML.slice(0, 160));
+            }
+            for (const svg of document.querySelectorAll('svg')) {
+                if (svg.getAttribute('role') !== 'img'
+                    || !(svg.getAttribute('aria-label') || svg.getAttribute('aria-labelledby'))) {
+                    bad.push('chart without a name: ' + svg.outerHTML.slice(0, 80));
+                }
+            }
+            return bad;
+        "#;
+        let found = self.d().execute(CHECK, Vec::new()).await.unwrap();
+        let problems = found.json().as_array().expect("the check returns a list");
+        assert!(problems.is_empty(), "{page}: {problems:?}");
     }
 
     /// The first file that lands in the download directory, once complete.
@@ -238,9 +267,9 @@ async fn an_admin_runs_warden_from_the_console_in_chromium() {
     b.id("sign-in-token").await.click().await.unwrap();
     assert!(b.text("signin-error").await.contains("not accepted"));
 
-    // Signed in with the admin token: the overview.
+    // Signed in with the admin token, from the keyboard alone: the overview.
     b.fill("token", &t.admin).await;
-    b.id("sign-in-token").await.click().await.unwrap();
+    b.id("token").await.send_keys(Key::Enter).await.unwrap();
     b.wait_for_text("Gateways").await;
     assert_eq!(b.path().await, "/console/");
     b.shoot("02-overview").await;
@@ -376,6 +405,7 @@ async fn an_admin_runs_warden_from_the_console_in_chromium() {
     // The overview now has something on every card, the verification included.
     b.go("/console/").await;
     assert!(b.text("ledger-verified").await.starts_with("Verified"));
+    assert!(b.text("riskiest").await.contains("billing"));
     b.shoot("13-overview-after").await;
     b.go("/console/accounts").await;
     b.shoot("14-accounts").await;

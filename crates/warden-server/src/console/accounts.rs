@@ -27,12 +27,14 @@ use crate::api::accounts::{self, NewAccount};
 use crate::api::ApiError;
 
 /// The columns, as `?sort=` names them, with their headings.
-const COLUMNS: [(&str, &str); 7] = [
+const COLUMNS: [(&str, &str); 9] = [
     ("name", "Name"),
     ("owner", "Owner"),
     ("status", "Status"),
     ("last_used", "Last used"),
     ("keys", "Keys"),
+    ("key_age", "Oldest key (days)"),
+    ("unused_grants", "Unused grants"),
     ("findings", "Findings"),
     ("risk", "Risk"),
 ];
@@ -56,6 +58,10 @@ struct Row {
     status: &'static str,
     last_used: Option<warden_core::Timestamp>,
     keys: usize,
+    /// Age in days of the oldest key that still authenticates.
+    key_age: Option<u64>,
+    /// Grants not used in the analysis window.
+    unused_grants: usize,
     findings: usize,
     risk: u32,
 }
@@ -126,6 +132,8 @@ struct RowView {
     status: &'static str,
     last_used: String,
     keys: usize,
+    key_age: String,
+    unused_grants: usize,
     findings: usize,
     risk: u32,
 }
@@ -268,11 +276,14 @@ async fn render(
                     .any(|f| f.to_lowercase().contains(&needle))
         })
         .map(|a| Row {
-            keys: loaded
+            keys: a.keys.iter().filter(|k| k.state.is_usable()).count(),
+            key_age: a
                 .keys
                 .iter()
-                .filter(|k| k.account.as_str() == a.account && k.state(now).is_usable())
-                .count(),
+                .filter(|k| k.state.is_usable())
+                .map(|k| k.age_days)
+                .max(),
+            unused_grants: a.grants.iter().filter(|g| g.uses == 0).count(),
             findings: a.findings.len(),
             name: a.account,
             owner: a.owner,
@@ -288,6 +299,8 @@ async fn render(
         "status" => rows.sort_by_key(|r| r.status),
         "last_used" => rows.sort_by_key(|r| Reverse(r.last_used)),
         "keys" => rows.sort_by_key(|r| Reverse(r.keys)),
+        "key_age" => rows.sort_by_key(|r| Reverse(r.key_age)),
+        "unused_grants" => rows.sort_by_key(|r| Reverse(r.unused_grants)),
         "findings" => rows.sort_by_key(|r| Reverse(r.findings)),
         "risk" => rows.sort_by_key(|r| Reverse(r.risk)),
         _ => {}
@@ -335,6 +348,8 @@ async fn render(
                 purpose: r.purpose,
                 status: r.status,
                 keys: r.keys,
+                key_age: r.key_age.map(|d| d.to_string()).unwrap_or_default(),
+                unused_grants: r.unused_grants,
                 findings: r.findings,
                 risk: r.risk,
             })
@@ -358,10 +373,13 @@ fn csv(rows: &[Row]) -> Response {
             r.status.to_owned(),
             r.last_used.map(|t| t.to_string()).unwrap_or_default(),
             r.keys.to_string(),
+            r.key_age.map(|d| d.to_string()).unwrap_or_default(),
+            r.unused_grants.to_string(),
             r.findings.to_string(),
             r.risk.to_string(),
         ]
     });
-    let header = "name,owner,purpose,status,last_used,keys,findings,risk";
+    let header =
+        "name,owner,purpose,status,last_used,keys,oldest_key_days,unused_grants,findings,risk";
     csv_table("warden-accounts.csv", header, lines)
 }

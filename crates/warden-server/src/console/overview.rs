@@ -1,4 +1,5 @@
-//! The overview: accounts by status, open alerts by severity, the ledger's size, latest
+//! The overview: accounts by status and the riskiest of them (by `warden-access`'s analysis, as
+//! the accounts table ranks them), open alerts by severity, the ledger's size, latest
 //! checkpoint and latest verification, whether each gateway accepts connections, and bar charts
 //! of ledger events per minute over the last hour and per hour over the last 24 hours.
 //!
@@ -18,11 +19,14 @@ use warden_store::AlertQuery;
 
 use super::ledger::RunView;
 use super::{html, when, Console, Failure, Layout, SignedIn};
+use crate::api::access::Loaded;
 
 const HOUR: Duration = Duration::from_secs(3600);
 const MINUTE: Duration = Duration::from_secs(60);
 /// How long a gateway may take to accept a connection before the overview calls it down.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// How many of the riskiest accounts the overview names.
+const RISKIEST: usize = 5;
 /// The most open alerts counted (the overview says "at least" beyond it).
 const ALERT_LIMIT: u32 = 1000;
 
@@ -32,6 +36,8 @@ struct OverviewPage {
     layout: Layout,
     accounts: Vec<(&'static str, usize)>,
     accounts_total: usize,
+    /// The riskiest accounts (risk above zero), highest first, with their risk.
+    riskiest: Vec<(String, u32)>,
     alerts: Vec<(&'static str, usize)>,
     alerts_open: usize,
     alerts_acknowledged: usize,
@@ -80,6 +86,20 @@ pub async fn page(State(console): State<Console>, who: SignedIn) -> Result<Respo
     let now = app.clock.now();
 
     let all = app.store.list_accounts().await?;
+    let options = warden_access::Options {
+        people: app.people.clone(),
+        ..warden_access::Options::default()
+    };
+    let loaded = Loaded::load(app, None, &options).await?;
+    let mut riskiest: Vec<(String, u32)> =
+        warden_access::analyze(&loaded.population(), now, &options)
+            .accounts
+            .into_iter()
+            .filter(|a| a.risk > 0)
+            .map(|a| (a.account, a.risk))
+            .collect();
+    riskiest.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    riskiest.truncate(RISKIEST);
     let statuses = [
         AccountStatus::Active,
         AccountStatus::Disabled,
@@ -148,6 +168,7 @@ pub async fn page(State(console): State<Console>, who: SignedIn) -> Result<Respo
         layout: who.layout("overview"),
         accounts,
         accounts_total: all.len(),
+        riskiest,
         alerts,
         alerts_open: open.len(),
         alerts_acknowledged: acknowledged.len(),
