@@ -742,6 +742,56 @@ async fn postgres_backend() {
 }
 
 /// Help exits 0 and documents the options.
+/// `warden admin password` sets the caller's console password from standard input in scripts,
+/// refuses a weak one with the reason, and without a terminal asks for `--password-stdin`.
+#[test]
+fn an_admin_sets_a_console_password() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = tempdir();
+    let cwd = dir.path();
+    let _server = Server::start(cwd, &["--api-addr", "127.0.0.1:0"], &[]);
+    let set = |input: &str| {
+        let mut cmd = warden(cwd, &["admin", "password", "--password-stdin"], &[]);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let weak = set("short\n");
+    assert!(!weak.status.success());
+    let said = String::from_utf8_lossy(&weak.stderr);
+    assert!(said.contains("at least 12 characters"), "{said}");
+
+    let good = set("a long console passphrase\n");
+    assert!(good.status.success(), "{good:?}");
+    assert!(String::from_utf8_lossy(&good.stdout).contains("Password set"));
+    let events = cli(cwd, &["events", "--category", "admin", "-o", "json"], &[]).json_lines();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"]["verb"] == "admin.set_password"),
+        "{events:?}"
+    );
+    assert!(!format!("{events:?}").contains("passphrase"));
+
+    // No terminal and no flag: it says what to do instead of hanging.
+    let asked = cli(cwd, &["admin", "password"], &[]);
+    asked.fails_with(1);
+    assert!(
+        asked.stderr.contains("--password-stdin"),
+        "{}",
+        asked.describe()
+    );
+}
+
 #[test]
 fn help() {
     let dir = tempdir();
