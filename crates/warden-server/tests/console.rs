@@ -1942,7 +1942,7 @@ async fn account_actions_are_confirmed_and_recorded_with_the_admin_as_actor(back
     assert_eq!(t.whoami(&key).await.0, StatusCode::OK);
     assert_eq!(admin_events(&t, "account.enable").await[0].0, "admin");
 
-    // A new key: its secret on the answer to the POST, once, and it works.
+    // A new key: the POST hands it to the page that shows its secret, once, and it works.
     let issue = format!("{base}/keys");
     assert_eq!(b.post(&issue, &[]).await.status, StatusCode::FORBIDDEN);
     let invalid = b
@@ -1951,16 +1951,24 @@ async fn account_actions_are_confirmed_and_recorded_with_the_admin_as_actor(back
     assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(text_of(&invalid.body, "form-error").starts_with("expires_in: "));
     assert!(invalid.body.contains("value=\"soon\""));
-    let issued = b
+    let posted = b
         .post(&issue, &[("csrf", &csrf), ("expires_in", "30d")])
         .await;
-    assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
+    assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
+    let shown_at = posted.location.unwrap();
+    assert_eq!(shown_at, format!("{base}/new-key"));
+    let issued = b.get(&shown_at).await;
+    assert_eq!(issued.status, StatusCode::OK, "{}", issued.body);
     let secret = text_of(&issued.body, "new-key-secret").to_owned();
     assert!(secret.starts_with("wdn_"), "{secret}");
     assert!(issued.body.contains("it will not be shown again"));
     assert_eq!(t.whoami(&secret).await.0, StatusCode::OK);
     let issued_id = secret.split('_').nth(1).unwrap().to_owned();
     assert_eq!(text_of(&issued.body, "new-key-id"), issued_id);
+    // Reloading shows it no more (and issues nothing): back to the account, with a notice.
+    let again = b.get(&shown_at).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    assert_eq!(again.location.unwrap(), format!("{base}?done=key-shown"));
     let page = b.get(base).await.body;
     assert!(page.contains(&format!("id=\"key-{issued_id}\"")));
     assert!(!page.contains(&secret), "the secret is never shown again");
@@ -2027,7 +2035,9 @@ async fn account_actions_are_confirmed_and_recorded_with_the_admin_as_actor(back
             &[("csrf", &csrf), ("grace", "0s"), ("expires_in", "")],
         )
         .await;
-    assert_eq!(rotated.status, StatusCode::CREATED, "{}", rotated.body);
+    assert_eq!(rotated.status, StatusCode::SEE_OTHER, "{}", rotated.body);
+    let rotated = b.get(&rotated.location.unwrap()).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
     let newest = text_of(&rotated.body, "new-key-secret").to_owned();
     assert!(text_of(&rotated.body, "superseded").starts_with(&issued_id));
     assert_eq!(t.whoami(&newest).await.0, StatusCode::OK);

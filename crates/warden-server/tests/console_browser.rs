@@ -140,8 +140,16 @@ impl Browser {
         field.send_keys(text).await.unwrap();
     }
 
+    /// The text of the element with `id`, looked for again if a navigation made it stale.
     async fn text(&self, id: &str) -> String {
-        self.id(id).await.text().await.unwrap()
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            match self.id(id).await.text().await {
+                Ok(text) => return text,
+                Err(e) => assert!(tokio::time::Instant::now() < deadline, "#{id}: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits until the page's visible text contains `needle`.
@@ -387,10 +395,12 @@ async fn an_admin_runs_warden_from_the_console_in_chromium() {
     b.id("verify-ledger").await.click().await.unwrap();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let verdict = loop {
+        // The page refreshes itself while running: an element found may go stale at once.
         if let Ok(result) = b.d().find(By::Id("verify-result")).await {
-            let text = result.text().await.unwrap();
-            if !text.starts_with("Running") {
-                break text;
+            if let Ok(text) = result.text().await {
+                if !text.starts_with("Running") {
+                    break text;
+                }
             }
         }
         assert!(

@@ -45,7 +45,7 @@ pub struct Rotation {
 pub(crate) const DEFAULT_GRACE: &str = "24h";
 
 /// A newly issued key. `secret` is shown here once and cannot be retrieved again.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct IssuedKey {
     /// Public id.
     pub key_id: String,
@@ -63,6 +63,20 @@ pub struct IssuedKey {
     #[schema(value_type = Option<String>, format = DateTime)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grace_until: Option<Timestamp>,
+}
+
+/// Without the secret, so that no log line or panic message can carry it.
+impl std::fmt::Debug for IssuedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedKey")
+            .field("key_id", &self.key_id)
+            .field("secret", &"<redacted>")
+            .field("account", &self.account)
+            .field("expires_at", &self.expires_at)
+            .field("superseded", &self.superseded)
+            .field("grace_until", &self.grace_until)
+            .finish()
+    }
 }
 
 /// A key as listings show it (never the secret, never the digest).

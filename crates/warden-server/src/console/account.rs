@@ -9,7 +9,9 @@
 //! (disable, revoke a key, rotate, apply the recommendation) take two steps without script: the
 //! button is a link to a confirmation page (`confirm?action=…`) that says what will happen and
 //! holds the POST form; the POST acts and redirects back with a `?done=` notice. A new key's
-//! secret is shown once, in the response to the POST that made it, and never again.
+//! secret is shown once: the POST that made it hands it to the session and redirects to
+//! `…/new-key`, which takes it from there, so reloading that page never issues another key and
+//! the secret is never stored.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -369,6 +371,11 @@ pub async fn page(
         Some("nothing-to-apply") => {
             Some("Nothing was applied: the grants already match what the account uses.".to_owned())
         }
+        Some("key-shown") => Some(
+            "That key was shown once already and is not kept: if it was not copied, revoke it \
+             and issue another."
+                .to_owned(),
+        ),
         _ => None,
     };
     let activity_link = format!(
@@ -895,7 +902,27 @@ struct NewKeyPage {
     grace_until: Option<String>,
 }
 
-fn new_key_page(who: &SignedIn, issued: IssuedKey) -> Response {
+/// After issuing: hold the key in the session and send the browser to the page that shows it,
+/// so that reloading that page never issues another key.
+fn show_once(console: &Console, who: &SignedIn, issued: IssuedKey) -> Response {
+    let to = format!("{}/new-key", page_of(&issued.account));
+    console.sessions.hold_key(&who.session.id, issued);
+    see_other(&to)
+}
+
+/// `GET /console/accounts/{name}/new-key`: the key just issued, shown once.
+pub async fn new_key(
+    State(console): State<Console>,
+    who: SignedIn,
+    Path(name): Path<String>,
+) -> Response {
+    let Some(issued) = console
+        .sessions
+        .take_key(&who.session.id)
+        .filter(|k| k.account == name)
+    else {
+        return done(&name, "key-shown");
+    };
     let page = NewKeyPage {
         layout: who.layout("accounts"),
         base: page_of(&issued.account),
@@ -906,10 +933,11 @@ fn new_key_page(who: &SignedIn, issued: IssuedKey) -> Response {
         superseded: issued.superseded,
         grace_until: issued.grace_until.map(when),
     };
-    html(StatusCode::CREATED, page.render())
+    html(StatusCode::OK, page.render())
 }
 
-/// `POST /console/accounts/{name}/keys` (`csrf`, `expires_in`): the new key, shown once.
+/// `POST /console/accounts/{name}/keys` (`csrf`, `expires_in`): issues a key and redirects to
+/// the page that shows it once.
 pub async fn issue_key(
     State(console): State<Console>,
     who: SignedIn,
@@ -929,13 +957,13 @@ pub async fn issue_key(
     )
     .await
     {
-        Ok(issued) => Ok(new_key_page(&who, issued)),
+        Ok(issued) => Ok(show_once(&console, &who, issued)),
         Err(e) => again(&console, &who, &name, Act::IssueKey, &form, e).await,
     }
 }
 
-/// `POST /console/accounts/{name}/keys/rotate` (`csrf`, `grace`, `expires_in`): the new key,
-/// shown once.
+/// `POST /console/accounts/{name}/keys/rotate` (`csrf`, `grace`, `expires_in`): rotates and
+/// redirects to the page that shows the new key once.
 pub async fn rotate_keys(
     State(console): State<Console>,
     who: SignedIn,
@@ -950,7 +978,7 @@ pub async fn rotate_keys(
         expires_in: given(form.expires_in.as_deref()),
     };
     match keys::rotate(&console.app, &who.admin, &who.caller, &name, &rotation).await {
-        Ok(issued) => Ok(new_key_page(&who, issued)),
+        Ok(issued) => Ok(show_once(&console, &who, issued)),
         Err(e) => again(&console, &who, &name, Act::Rotate, &form, e).await,
     }
 }

@@ -85,6 +85,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: AppState) -> Router<S> {
         .route("/console/accounts/{name}/disable", post(account::disable))
         .route("/console/accounts/{name}/enable", post(account::enable))
         .route("/console/accounts/{name}/keys", post(account::issue_key))
+        .route("/console/accounts/{name}/new-key", get(account::new_key))
         .route(
             "/console/accounts/{name}/keys/rotate",
             post(account::rotate_keys),

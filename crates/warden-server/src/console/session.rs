@@ -11,6 +11,11 @@
 //! clear over a network.
 //!
 //! Sessions live in memory only: a restart signs everyone out, which is the safe default.
+//!
+//! A session can also hold one newly issued key for the length of a redirect: the POST that
+//! issues it hands it over ([`Sessions::hold_key`]) and the page it redirects to takes it
+//! ([`Sessions::take_key`]), so the secret is shown exactly once and reloading that page never
+//! issues another key.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,6 +27,8 @@ use axum::http::header::COOKIE;
 use axum::http::request::Parts;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
+
+use crate::api::keys::IssuedKey;
 
 /// The cookie's name.
 pub const COOKIE_NAME: &str = "warden_session";
@@ -76,10 +83,18 @@ impl std::fmt::Debug for SignedInWith {
 }
 
 /// The sessions of one server.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Sessions {
     // Held only for map operations, never across an `.await`.
     by_id: Mutex<HashMap<String, Session>>,
+    /// Per session id, a key issued but not yet shown.
+    keys: Mutex<HashMap<String, IssuedKey>>,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions").finish_non_exhaustive()
+    }
 }
 
 impl Sessions {
@@ -119,9 +134,30 @@ impl Sessions {
         Some(session.clone())
     }
 
-    /// Ends a session.
+    /// Ends a session (and drops a key it was holding).
     pub fn close(&self, id: &str) {
         self.lock().remove(id);
+        self.keys_lock().remove(id);
+    }
+
+    /// Holds `key` for session `id` until [`Self::take_key`], replacing one not yet taken.
+    pub fn hold_key(&self, id: &str, key: IssuedKey) {
+        let live = self.lock();
+        let mut keys = self.keys_lock();
+        // Keys of sessions that have ended go with them.
+        keys.retain(|session, _| live.contains_key(session));
+        keys.insert(id.to_owned(), key);
+    }
+
+    /// The key held for session `id`, once.
+    pub fn take_key(&self, id: &str) -> Option<IssuedKey> {
+        self.keys_lock().remove(id)
+    }
+
+    fn keys_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, IssuedKey>> {
+        self.keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
