@@ -352,7 +352,11 @@ async fn an_admin_runs_warden_from_the_console_in_chromium() {
         .await
         .unwrap()
         .contains("acknowledged by admin"));
-    b.css("#alerts tbody a").await.click().await.unwrap();
+    b.css("#alerts tbody a[href^='/console/alerts/']")
+        .await
+        .click()
+        .await
+        .unwrap();
     assert_eq!(b.text("alert-status").await, "acknowledged");
     b.shoot("08-alert-detail").await;
 
