@@ -77,6 +77,18 @@ pub struct Actor {
     pub auth: AuthMethod,
 }
 
+impl Actor {
+    /// Warden itself: the actor of its scheduled jobs, policies and alerts.
+    pub fn system() -> Self {
+        Self {
+            kind: ActorKind::System,
+            account: None,
+            key_id: None,
+            auth: AuthMethod::None,
+        }
+    }
+}
+
 /// Kinds of principal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

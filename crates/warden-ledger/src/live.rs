@@ -198,9 +198,7 @@ impl Export {
 mod tests {
     use std::time::Duration;
 
-    use warden_core::event::{
-        Action, Actor, ActorKind, AuthMethod, Category, Decision, Event, Source,
-    };
+    use warden_core::event::{Action, Actor, Category, Decision, Event, Source};
     use warden_core::{Clock, SystemClock};
     use warden_store::SqliteStore;
 
@@ -230,12 +228,7 @@ mod tests {
         for i in 0..n {
             let event = Event::new(
                 clock.now(),
-                Actor {
-                    kind: ActorKind::System,
-                    account: None,
-                    key_id: None,
-                    auth: AuthMethod::None,
-                },
+                Actor::system(),
                 Source::default(),
                 Action {
                     category: Category::Admin,

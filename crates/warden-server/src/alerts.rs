@@ -20,7 +20,7 @@ use tokio::sync::{watch, Mutex, Notify};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 use warden_core::alert::MAX_LINKED_EVENTS;
-use warden_core::event::{Action, Actor, ActorKind, AuthMethod, Category, Decision, Event, Source};
+use warden_core::event::{Action, Actor, Category, Decision, Event, Source};
 use warden_core::{Alert, AlertStatus, Clock};
 use warden_detect::Finding;
 use warden_ledger::{LedgerError, LedgerWriter};
@@ -165,7 +165,7 @@ impl AlertBook {
             resolved_at: None,
             note: None,
         };
-        let event = self.lifecycle_event(&alert, "alert.open", system(), Source::default());
+        let event = self.lifecycle_event(&alert, "alert.open", Actor::system(), Source::default());
         if let Err(e) = self.ledger.record(event).await {
             // The alert matters more than its ledger entry: store and deliver it anyway.
             tracing::error!(error = %e, alert = %alert.id, "could not record an alert on the ledger");
@@ -317,16 +317,6 @@ impl AlertBook {
                 tokio::spawn(worker.run(stop.clone()))
             })
             .collect()
-    }
-}
-
-/// Warden itself, as the actor that opens alerts.
-fn system() -> Actor {
-    Actor {
-        kind: ActorKind::System,
-        account: None,
-        key_id: None,
-        auth: AuthMethod::None,
     }
 }
 

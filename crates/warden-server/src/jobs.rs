@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use warden_core::event::{
-    Action, Actor, ActorKind, AuthMethod, Category, Decision, Event, Outcome, Source,
-};
+use warden_core::event::{Action, Actor, Category, Decision, Event, Outcome, Source};
 
 use warden_core::Severity;
 use warden_detect::Finding;
@@ -49,16 +47,6 @@ pub async fn flush_usage(app: &App) {
     }
 }
 
-/// Warden itself, as the actor of its scheduled jobs.
-fn system() -> Actor {
-    Actor {
-        kind: ActorKind::System,
-        account: None,
-        key_id: None,
-        auth: AuthMethod::None,
-    }
-}
-
 /// The alert raised when a scheduled rotation fails (Warden's own, not a detector's).
 pub const ROTATION_FAILED: &str = "rotation_failed";
 
@@ -90,7 +78,7 @@ pub async fn rotate_due(app: Arc<App>) {
         };
         let event = Event::new(
             now,
-            system(),
+            Actor::system(),
             Source::default(),
             Action {
                 category: Category::Admin,
@@ -154,7 +142,7 @@ pub async fn prune(app: Arc<App>, keep: Duration) {
             tracing::info!(pruned = n, before = %before, "retention removed old event bodies");
             let mut event = Event::new(
                 now,
-                system(),
+                Actor::system(),
                 Source::default(),
                 Action {
                     category: Category::Admin,

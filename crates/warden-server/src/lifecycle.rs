@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use warden_access::{FindingKind, Options};
-use warden_core::event::{Action, Actor, ActorKind, AuthMethod, Category, Decision, Event, Source};
+use warden_core::event::{Action, Actor, Category, Decision, Event, Source};
 use warden_core::{Severity, Timestamp};
 use warden_detect::Finding;
 
@@ -345,16 +345,6 @@ pub async fn plan(app: &App, config: &LifecycleConfig) -> Result<Vec<PolicyPlan>
     ])
 }
 
-/// Warden itself, as the actor of its policies.
-fn system() -> Actor {
-    Actor {
-        kind: ActorKind::System,
-        account: None,
-        key_id: None,
-        auth: AuthMethod::None,
-    }
-}
-
 /// Carries out the enabled policies' steps, each as an admin event by Warden, telling owners
 /// through the alert sinks. Policies run in order, each planned after the previous one acted (an
 /// account disabled as inactive is not then rotated). Returns the steps taken (a failed step is
@@ -391,7 +381,7 @@ async fn take(app: &App, policy: &'static str, step: &Step) -> Result<(), ApiErr
     let account = step.account().to_owned();
     let event = Event::new(
         now,
-        system(),
+        Actor::system(),
         Source::default(),
         Action {
             category: Category::Admin,

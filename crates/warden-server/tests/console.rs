@@ -635,15 +635,7 @@ async fn admin_events(t: &TestServer, verb: &str) -> Vec<(String, Value)> {
 
 async fn a_review_is_started_decided_and_closed_in_the_console(backend: Backend) {
     let t = TestServer::start(backend).await;
-    let upstream = common::ok_upstream().await;
-    let (s, body) = t
-        .post(
-            "/v1/targets",
-            &t.admin,
-            json!({"name": "orders", "kind": "http", "upstream": upstream}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{body}");
+    common::orders_target(&t).await;
     create_account(&t, "billing", "charges customers").await;
     create_account(&t, "etl", "nightly loads").await;
     let grant = common::grant_on_orders(&t, "billing", "GET /v1/**").await;
@@ -1640,15 +1632,7 @@ async fn a_service_account_is_created_from_the_accounts_page(backend: Backend) {
 
 async fn an_account_page_shows_its_keys_grants_use_and_events(backend: Backend) {
     let t = TestServer::start(backend).await;
-    let upstream = common::ok_upstream().await;
-    let (s, body) = t
-        .post(
-            "/v1/targets",
-            &t.admin,
-            json!({"name": "orders", "kind": "http", "upstream": upstream}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{body}");
+    common::orders_target(&t).await;
     create_account(&t, "billing", "<i>charges</i> customers").await;
     let key = t.key("billing").await;
     let key_id = key.split('_').nth(1).unwrap().to_owned();

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{call_orders, grant_on_orders, ok_upstream, Backend, TestServer};
+use common::{call_orders, grant_on_orders, orders_target, Backend, TestServer};
 use reqwest::StatusCode;
 use serde_json::json;
 use thirtyfour::prelude::*;
@@ -261,10 +261,7 @@ fn free_port() -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_runs_warden_from_the_console_in_chromium() {
     let t = TestServer::start(Backend::Sqlite).await;
-    let upstream = ok_upstream().await;
-    let body = json!({"name": "orders", "kind": "http", "upstream": upstream});
-    let (s, created) = t.post("/v1/targets", &t.admin, body).await;
-    assert_eq!(s, StatusCode::CREATED, "{created}");
+    orders_target(&t).await;
     let b = Browser::start(&t.base).await;
 
     // Signed out, every page leads to the sign-in form; a wrong token is refused there.

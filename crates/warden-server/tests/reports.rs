@@ -90,15 +90,7 @@ fn browse(file: &Path) -> (String, Vec<String>) {
 
 async fn reports(backend: Backend) {
     let t = TestServer::start(backend).await;
-    let api = ok_upstream().await;
-    let (s, body) = t
-        .post(
-            "/v1/targets",
-            &t.admin,
-            json!({"name": "orders", "kind": "http", "upstream": api}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{body}");
+    orders_target(&t).await;
     let (s, body) = t
         .post(
             "/v1/accounts",

@@ -45,15 +45,7 @@ fn strings(v: &Value) -> Vec<String> {
 
 async fn full_cycle(backend: Backend) {
     let t = TestServer::start(backend).await;
-    let api = ok_upstream().await;
-    let (s, body) = t
-        .post(
-            "/v1/targets",
-            &t.admin,
-            json!({"name": "orders", "kind": "http", "upstream": api}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{body}");
+    orders_target(&t).await;
 
     // Three accounts with two months of history.
     account(&t, "billing", "ada@acme.io").await;

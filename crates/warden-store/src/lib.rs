@@ -369,8 +369,13 @@ pub trait Store: Send + Sync + 'static {
     /// grant and action; one account's, or everyone's.
     async fn usage(&self, since: Timestamp, account: Option<&str>) -> Result<Vec<UsageRow>>;
     /// Allowed actions per day since `since` (whole days from the one holding it), summed over
-    /// every account, as `(midnight UTC, count)`, oldest first: reports' activity charts.
-    async fn daily_usage(&self, since: Timestamp) -> Result<Vec<(Timestamp, u64)>>;
+    /// every account or only `account`'s, as `(midnight UTC, count)`, oldest first, days without
+    /// use left out: reports' and the console's activity charts.
+    async fn daily_usage(
+        &self,
+        since: Timestamp,
+        account: Option<&str>,
+    ) -> Result<Vec<(Timestamp, u64)>>;
     /// Replaces several of an account's grants at once: stores `version` (the set before the
     /// change), removes the grants `remove` names at `at`, inserts `add`, in one transaction.
     async fn replace_grants(

@@ -1147,11 +1147,15 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn daily_usage(&self, since: Timestamp) -> Result<Vec<(Timestamp, u64)>> {
+    async fn daily_usage(
+        &self,
+        since: Timestamp,
+        account: Option<&str>,
+    ) -> Result<Vec<(Timestamp, u64)>> {
         let day = rows::day_of(since);
         self.client()
             .await?
-            .query(&rows::daily_usage_sql('$'), &[&day])
+            .query(&rows::daily_usage_sql('$', "::text"), &[&day, &account])
             .await?
             .iter()
             .map(|r| {

@@ -446,11 +446,12 @@ pub fn day_of(t: Timestamp) -> i64 {
     t.as_micros().div_euclid(DAY_US) * DAY_US
 }
 
-/// Usage per day since placeholder 1 (the first day), summed over every account.
-pub fn daily_usage_sql(sigil: char) -> String {
+/// Usage per day since placeholder 1 (the first day), summed over every account or over the
+/// one in placeholder 2 (`account_cast` as in [`usage_sql`]).
+pub fn daily_usage_sql(sigil: char, account_cast: &str) -> String {
     format!(
         "SELECT day, CAST(SUM(count) AS BIGINT) FROM usage_daily WHERE day >= {sigil}1 \
-         GROUP BY day ORDER BY day"
+         AND ({sigil}2{account_cast} IS NULL OR account = {sigil}2) GROUP BY day ORDER BY day"
     )
 }
 

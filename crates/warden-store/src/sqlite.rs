@@ -1246,12 +1246,17 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn daily_usage(&self, since: Timestamp) -> Result<Vec<(Timestamp, u64)>> {
+    async fn daily_usage(
+        &self,
+        since: Timestamp,
+        account: Option<&str>,
+    ) -> Result<Vec<(Timestamp, u64)>> {
+        let account = account.map(str::to_owned);
         let day = rows::day_of(since);
         self.read(move |c| {
-            let mut st = c.prepare_cached(&rows::daily_usage_sql('?'))?;
+            let mut st = c.prepare_cached(&rows::daily_usage_sql('?', ""))?;
             let rows = st
-                .query_map(params![day], |r| {
+                .query_map(params![day, account], |r| {
                     Ok((
                         Timestamp::from_micros(r.get(0)?),
                         r.get::<_, i64>(1)?.max(0) as u64,

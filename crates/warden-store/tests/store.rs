@@ -225,6 +225,25 @@ async fn usage_and_versions(store: Arc<dyn Store>) {
         .unwrap()
         .is_empty());
 
+    // Per day, for everyone or one account: days without use are left out.
+    let day = |d: i64| Timestamp::from_micros(d * DAY);
+    let expected = vec![(day(90), 7), (day(100), 5), (day(101), 1)];
+    let everyone = store.daily_usage(day(0), None).await.unwrap();
+    assert_eq!(everyone, expected);
+    assert_eq!(
+        store.daily_usage(day(0), Some("billing")).await.unwrap(),
+        expected
+    );
+    assert_eq!(
+        store.daily_usage(since, Some("billing")).await.unwrap(),
+        expected[1..]
+    );
+    assert!(store
+        .daily_usage(day(0), Some("etl"))
+        .await
+        .unwrap()
+        .is_empty());
+
     // Replacing grants keeps the set before the change as a version, all in one transaction.
     store
         .insert_account(&warden_core::Account {

@@ -63,6 +63,15 @@ impl Tuning {
     }
 }
 
+/// The analysis' default options with the people on record: what every caller that does not
+/// tune the analysis uses (the console's pages, review snapshots).
+pub(crate) fn default_options(app: &App) -> Options {
+    Options {
+        people: app.people.clone(),
+        ..Options::default()
+    }
+}
+
 /// Everything the analysis looks at, loaded from the store.
 pub(crate) struct Loaded {
     pub(crate) accounts: Vec<warden_core::Account>,

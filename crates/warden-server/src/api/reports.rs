@@ -143,7 +143,7 @@ pub(crate) async fn download(
     let loaded = Loaded::load(app, None, &options).await?;
     let activity = app
         .store
-        .daily_usage(now.saturating_sub(options.window))
+        .daily_usage(now.saturating_sub(options.window), None)
         .await?
         .into_iter()
         .map(|(day, count)| DailyActivity {

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use warden_access::{AccountReport, Options, Summary, Window};
+use warden_access::{AccountReport, Summary, Window};
 use warden_core::account::validate_text;
 use warden_core::{Timestamp, ValidationError};
 use warden_store::{Review, ReviewDecision, ReviewItem, ReviewStatus, StoreError};
@@ -470,10 +470,7 @@ pub(crate) async fn start(
             open.name
         )));
     }
-    let options = Options {
-        people: app.people.clone(),
-        ..Options::default()
-    };
+    let options = super::access::default_options(app);
     let now = app.clock.now();
     let loaded = Loaded::load(app, None, &options).await?;
     let population = loaded.population();

@@ -23,7 +23,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
-use warden_access::{AccountReport, Options, Recommendation};
+use warden_access::{AccountReport, Recommendation};
 use warden_core::event::Event;
 use warden_core::{KeyRecord, KeyState, Timestamp};
 use warden_store::EventQuery;
@@ -104,14 +104,6 @@ fn done(name: &str, notice: &str) -> Response {
     see_other(&format!("{}?done={notice}", page_of(name)))
 }
 
-/// The analysis' options, as the accounts list and the API's defaults use them.
-fn options(app: &App) -> Options {
-    Options {
-        people: app.people.clone(),
-        ..Options::default()
-    }
-}
-
 /// Everything the page shows about one account, from one load of the analysis' inputs.
 struct Detail {
     loaded: Loaded,
@@ -120,7 +112,7 @@ struct Detail {
 }
 
 async fn load(app: &App, name: &str) -> Result<Detail, Failure> {
-    let options = options(app);
+    let options = access::default_options(app);
     let (recommendation, loaded) = access::recommend(app, name, &options).await?;
     let report = warden_access::analyze(&loaded.population(), app.clock.now(), &options)
         .accounts
@@ -431,25 +423,21 @@ pub async fn page(
 }
 
 /// Allowed actions per day over the last [`CHART_DAYS`] days, oldest first, from the usage
-/// rollup (the table `Store::daily_usage` sums over everyone). The store sums an account's use
-/// from a day on; a day's count is the difference between that sum and the next day's.
+/// rollup (one query; days without use are zero).
 async fn daily(app: &App, account: &str, now: Timestamp) -> Result<Vec<(Timestamp, u64)>, Failure> {
     let day_micros = 86_400_000_000;
     let today = Timestamp::from_micros(now.as_micros() - now.as_micros().rem_euclid(day_micros));
-    let days: Vec<Timestamp> = (0..CHART_DAYS)
-        .map(|i| today.saturating_sub(DAY * (CHART_DAYS - 1 - i)))
+    let first = today.saturating_sub(DAY * (CHART_DAYS - 1));
+    let used: std::collections::HashMap<Timestamp, u64> = app
+        .store
+        .daily_usage(first, Some(account))
+        .await?
+        .into_iter()
         .collect();
-    let mut from = Vec::with_capacity(days.len());
-    for day in &days {
-        let rows = app.store.usage(*day, Some(account)).await?;
-        from.push(rows.iter().map(|r| r.count).sum::<u64>());
-    }
-    Ok(days
-        .iter()
-        .enumerate()
-        .map(|(i, day)| {
-            let later = from.get(i + 1).copied().unwrap_or(0);
-            (*day, from[i].saturating_sub(later))
+    Ok((0..CHART_DAYS)
+        .map(|i| {
+            let day = first.saturating_add(DAY * i);
+            (day, used.get(&day).copied().unwrap_or(0))
         })
         .collect())
 }
@@ -1019,7 +1007,15 @@ pub async fn apply_recommendation(
         return Ok(forbidden());
     }
     let app = &console.app;
-    match access::apply(app, &who.admin, &who.caller, &name, &options(app)).await {
+    match access::apply(
+        app,
+        &who.admin,
+        &who.caller,
+        &name,
+        &access::default_options(app),
+    )
+    .await
+    {
         Ok(change) => Ok(see_other(&format!(
             "{}?done=applied&version={}",
             page_of(&name),

@@ -19,10 +19,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
-use warden_access::Options;
 
 use super::{csv_table, forbidden, html, see_other, when, Console, Failure, Layout, SignedIn};
-use crate::api::access::Loaded;
+use crate::api::access::{self, Loaded};
 use crate::api::accounts::{self, NewAccount};
 use crate::api::ApiError;
 
@@ -247,10 +246,7 @@ async fn render(
 ) -> Result<Response, Failure> {
     let app = &console.app;
     let now = app.clock.now();
-    let options = Options {
-        people: app.people.clone(),
-        ..Options::default()
-    };
+    let options = access::default_options(app);
     let loaded = Loaded::load(app, None, &options).await?;
     let analysis = warden_access::analyze(&loaded.population(), now, &options);
     let q = query

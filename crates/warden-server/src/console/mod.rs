@@ -343,7 +343,7 @@ pub fn when(t: Timestamp) -> String {
 
 /// One CSV field: quoted when it must be, and with a leading `'` when a spreadsheet would
 /// otherwise read it as a formula (`=`, `+`, `-`, `@`).
-pub fn csv_cell(value: &str) -> String {
+fn csv_cell(value: &str) -> String {
     let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")
     } else {
@@ -374,7 +374,7 @@ where
 }
 
 /// A CSV body as a download named `filename` (a fixed, quote-free name).
-pub fn csv_download(filename: &str, body: String) -> Response {
+fn csv_download(filename: &str, body: String) -> Response {
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
         .unwrap_or(HeaderValue::from_static("attachment"));
     (

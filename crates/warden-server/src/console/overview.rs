@@ -19,7 +19,7 @@ use warden_store::AlertQuery;
 
 use super::ledger::RunView;
 use super::{html, when, Console, Failure, Layout, SignedIn};
-use crate::api::access::Loaded;
+use crate::api::access::{self, Loaded};
 
 const HOUR: Duration = Duration::from_secs(3600);
 const MINUTE: Duration = Duration::from_secs(60);
@@ -85,12 +85,9 @@ pub async fn page(State(console): State<Console>, who: SignedIn) -> Result<Respo
     let app = &console.app;
     let now = app.clock.now();
 
-    let all = app.store.list_accounts().await?;
-    let options = warden_access::Options {
-        people: app.people.clone(),
-        ..warden_access::Options::default()
-    };
+    let options = access::default_options(app);
     let loaded = Loaded::load(app, None, &options).await?;
+    let all = &loaded.accounts;
     let mut riskiest: Vec<(String, u32)> =
         warden_access::analyze(&loaded.population(), now, &options)
             .accounts

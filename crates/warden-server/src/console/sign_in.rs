@@ -8,9 +8,10 @@
 //! `wrong_password` (whether or not the name exists, which the answer does not reveal either).
 //! After [`MAX_FAILURES`] failed passwords for one name within [`FAILURE_WINDOW`], that name's
 //! password sign-ins are refused until the window passes (recorded as `locked_out`), so
-//! guessing is slow even from many addresses; the token path is unaffected, as tokens are not
-//! guessable. A successful sign-in is recorded as `console.sign_in`, signing out as
-//! `console.sign_out`.
+//! guessing is slow even from many addresses; while failures for very many names are in the
+//! window, names not among them are refused too rather than counted nowhere. The token path
+//! is unaffected, as tokens are not guessable. A successful sign-in is recorded as
+//! `console.sign_in`, signing out as `console.sign_out`.
 //!
 //! The sign-in form has no session to bind a CSRF token to; a POST whose `Origin` header names
 //! another site is refused instead (browsers send `Origin` on every cross-site form POST).
@@ -39,7 +40,8 @@ use crate::api::Caller;
 pub const MAX_FAILURES: usize = 5;
 /// How long a failed password counts against its name.
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Names tracked at most (beyond it, the oldest failures are forgotten first).
+/// Names whose failures are tracked at once; beyond it, password sign-ins for other names wait
+/// (fail closed) until failures age out of the window.
 const MAX_TRACKED: usize = 10_000;
 
 /// Recent failed passwords per admin name.
@@ -50,24 +52,28 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    /// Whether `name` has used up its failed attempts for now.
+    /// Whether `name` has used up its failed attempts for now. While failures for
+    /// [`MAX_TRACKED`] names are within the window (someone is spraying names), a name not among
+    /// them is refused too: dropping its failures instead would let guesses at it go uncounted.
     fn locked(&self, name: &str) -> bool {
         let mut map = self.lock();
-        map.get_mut(name).is_some_and(|times| {
+        if let Some(times) = map.get_mut(name) {
             times.retain(|t| t.elapsed() < FAILURE_WINDOW);
-            times.len() >= MAX_FAILURES
-        })
+            return times.len() >= MAX_FAILURES;
+        }
+        if map.len() >= MAX_TRACKED {
+            map.retain(|_, times| times.iter().any(|t| t.elapsed() < FAILURE_WINDOW));
+        }
+        map.len() >= MAX_TRACKED
     }
 
+    /// Counts a failed password for `name` (checked by [`Self::locked`] first, so there is
+    /// room for it).
     fn failed(&self, name: &str) {
-        let mut map = self.lock();
-        if map.len() >= MAX_TRACKED && !map.contains_key(name) {
-            map.retain(|_, times| times.iter().any(|t| t.elapsed() < FAILURE_WINDOW));
-            if map.len() >= MAX_TRACKED {
-                return;
-            }
-        }
-        map.entry(name.to_owned()).or_default().push(Instant::now());
+        self.lock()
+            .entry(name.to_owned())
+            .or_default()
+            .push(Instant::now());
     }
 
     fn succeeded(&self, name: &str) {
@@ -294,4 +300,36 @@ fn same_origin(parts: &Parts) -> bool {
         .strip_prefix("http://")
         .or_else(|| origin.strip_prefix("https://"));
     matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_locks_after_its_failures_and_a_success_clears_them() {
+        let throttle = Throttle::default();
+        for _ in 0..MAX_FAILURES {
+            assert!(!throttle.locked("ada"));
+            throttle.failed("ada");
+        }
+        assert!(throttle.locked("ada"));
+        assert!(!throttle.locked("grace"), "other names are not affected");
+        throttle.succeeded("ada");
+        assert!(!throttle.locked("ada"));
+    }
+
+    #[test]
+    fn spraying_names_fails_closed_for_names_not_yet_tracked() {
+        let throttle = Throttle::default();
+        throttle.failed("ada");
+        for i in 1..MAX_TRACKED {
+            throttle.failed(&format!("spray-{i}"));
+        }
+        assert!(throttle.locked("grace"), "an untracked name waits");
+        assert!(
+            !throttle.locked("ada"),
+            "a tracked name still has its own count"
+        );
+    }
 }

@@ -238,6 +238,14 @@ pub async fn ok_upstream() -> String {
     format!("http://{addr}")
 }
 
+/// Registers an [`ok_upstream`] as the HTTP target `orders`.
+pub async fn orders_target(t: &TestServer) {
+    let upstream = ok_upstream().await;
+    let body = json!({"name": "orders", "kind": "http", "upstream": upstream});
+    let (s, created) = t.post("/v1/targets", &t.admin, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+}
+
 /// Grants `allow` on target `orders` to `account`; returns the grant's id.
 pub async fn grant_on_orders(t: &TestServer, account: &str, allow: &str) -> String {
     let body = json!({"account": account, "target": "orders", "allow": allow});
