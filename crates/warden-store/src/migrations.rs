@@ -1,7 +1,9 @@
 //! The schema, as an ordered list of migrations shared by both backends. Each migration runs
-//! once, in order, inside a transaction, and is recorded in `schema_migrations`. The only
-//! dialect difference is the type of the ledger's sequence column (`{seq}`): SQLite's
-//! `INTEGER PRIMARY KEY` makes it the rowid, so appends are cheap; PostgreSQL uses `BIGINT`.
+//! once, in order, inside a transaction, and is recorded in `schema_migrations`. The dialect
+//! differences are two placeholders: the type of the ledger's sequence column (`{seq}`), where
+//! SQLite's `INTEGER PRIMARY KEY` makes it the rowid, so appends are cheap, and PostgreSQL uses
+//! `BIGINT`; and `{clustered}` after a table whose primary key is its only access path, which
+//! SQLite stores as that key's B-tree alone (`WITHOUT ROWID`).
 //!
 //! Times are `BIGINT` microseconds since the Unix epoch (UTC) in both backends.
 
@@ -11,7 +13,7 @@ pub struct Migration {
     pub version: i64,
     /// What it does.
     pub name: &'static str,
-    /// SQL statements separated by `;`, with `{seq}` for the sequence column type.
+    /// SQL statements separated by `;`, with `{seq}` and `{clustered}` (see the module doc).
     pub sql: &'static str,
 }
 
@@ -206,15 +208,57 @@ CREATE TABLE admin_passwords (
 )
 ",
     },
+    Migration {
+        version: 9,
+        name: "the ledger's account index, filled in bulk instead of with every append",
+        sql: "
+CREATE TABLE ledger_account_seqs (
+    account TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    PRIMARY KEY (account, seq)
+){clustered};
+INSERT INTO ledger_account_seqs (account, seq)
+    SELECT account, seq FROM ledger_entries WHERE kind = 'event' AND account IS NOT NULL;
+CREATE TABLE ledger_account_index (
+    indexed_below BIGINT NOT NULL
+);
+INSERT INTO ledger_account_index (indexed_below)
+    SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entries;
+DROP INDEX ledger_entries_account
+",
+    },
 ];
 
-/// The statements of `m` for a backend whose sequence column type is `seq_type`.
-pub fn statements(m: &Migration, seq_type: &str) -> Vec<String> {
+/// How a backend spells what differs between the dialects.
+pub struct Dialect {
+    /// The sequence column's type.
+    pub seq: &'static str,
+    /// What follows a table stored as its primary key alone.
+    pub clustered: &'static str,
+}
+
+/// SQLite's spelling.
+pub const SQLITE: Dialect = Dialect {
+    seq: "INTEGER",
+    clustered: " WITHOUT ROWID",
+};
+
+/// PostgreSQL's spelling.
+pub const POSTGRES: Dialect = Dialect {
+    seq: "BIGINT",
+    clustered: "",
+};
+
+/// The statements of `m` in `dialect`.
+pub fn statements(m: &Migration, dialect: &Dialect) -> Vec<String> {
     m.sql
         .split(';')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.replace("{seq}", seq_type))
+        .map(|s| {
+            s.replace("{seq}", dialect.seq)
+                .replace("{clustered}", dialect.clustered)
+        })
         .collect()
 }
 

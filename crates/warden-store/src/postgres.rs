@@ -12,7 +12,7 @@ use tokio_postgres::{NoTls, Row};
 use warden_core::event::Event;
 use warden_core::{Account, Admin, Alert, Grant, GrantSetVersion, KeyRecord, Target, Timestamp};
 
-use crate::migrations::{statements, MIGRATIONS};
+use crate::migrations::{self, statements, MIGRATIONS};
 use crate::reviews::{self, Review, ReviewItem, ITEM_COLUMNS, REVIEW_COLUMNS};
 use crate::rows::{
     self, AccountRow, AdminRow, EntryRow, FilterValue, GrantRow, KeyRow, TargetRow,
@@ -149,7 +149,7 @@ async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()> {
         .await?
         .get(0);
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
-        for stmt in statements(m, "BIGINT") {
+        for stmt in statements(m, &migrations::POSTGRES) {
             tx.batch_execute(&stmt).await?;
         }
         let now = warden_core::Clock::now(&warden_core::SystemClock).as_micros();
@@ -697,6 +697,7 @@ impl Store for PostgresStore {
         let next_stmt = c
             .prepare_cached("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entries")
             .await?;
+        let mark_stmt = c.prepare_cached(rows::ACCOUNT_INDEX_MARK_SQL).await?;
         let tx = c.transaction().await?;
         if self.relaxed.load(std::sync::atomic::Ordering::Relaxed) {
             tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
@@ -733,10 +734,12 @@ impl Store for PostgresStore {
                 .await
                 .map_err(|e| conflict(e, || "tree hash".to_owned()))
         };
+        let mark = tx.query_one(&mark_stmt, &[]);
         // `biased` polls in the order written, so the requests go out (and run) in that order:
-        // the lock, then the read of the next position, then the inserts.
-        let (locked, next, entries_written, tree_written) =
-            tokio::join!(biased; lock, next, entries_written, tree_written);
+        // the lock, then the read of the next position, then the inserts, then the account
+        // index's mark.
+        let (locked, next, entries_written, tree_written, mark) =
+            tokio::join!(biased; lock, next, entries_written, tree_written, mark);
         locked?;
         let next: i64 = next?.get(0);
         if !seq.is_empty() && next != first {
@@ -747,6 +750,15 @@ impl Store for PostgresStore {
         }
         entries_written?;
         tree_written?;
+        let mark: i64 = mark?.get(0);
+        let end = seq.last().map_or(0, |s| s + 1);
+        if let Some((statements, bounds)) = rows::index_accounts(mark, end, '$') {
+            // Not prepared ahead: planned with the bounds' values (a short range), once per
+            // fill.
+            for sql in statements {
+                tx.execute(sql.as_str(), &[&bounds[0], &bounds[1]]).await?;
+            }
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -932,8 +944,7 @@ impl Store for PostgresStore {
     }
 
     async fn events(&self, query: &EventQuery) -> Result<Vec<Event>> {
-        let (filter, values) = rows::event_filter(query, '$');
-        let sql = rows::event_query_sql(&filter, query.limit);
+        let (sql, values) = rows::event_query(query, '$');
         let params: Vec<Box<dyn ToSql + Sync + Send>> = values
             .into_iter()
             .map(|v| -> Box<dyn ToSql + Sync + Send> {

@@ -161,50 +161,142 @@ pub fn event_from_bodies(event: &str, outcome: Option<&str>) -> Result<Event> {
     Ok(e)
 }
 
-/// Builds the `WHERE` clause of an event query with numbered placeholders (`?1` for SQLite,
-/// `$1` for PostgreSQL, chosen by `sigil`), returning it with the values to bind in order.
-pub fn event_filter(q: &crate::EventQuery, sigil: char) -> (String, Vec<FilterValue>) {
+/// An event query as SQL with numbered placeholders (`?1` for SQLite, `$1` for PostgreSQL,
+/// chosen by `sigil`), and the values to bind in order.
+///
+/// With an account, the query has two arms, because the account index
+/// (`ledger_account_seqs`) is filled in bulk ([`index_accounts`]) rather than with every
+/// append: positions below `ledger_account_index.indexed_below` are found through the index,
+/// the short unindexed tail above it by a bounded scan. The arms cover disjoint positions in
+/// order, and each stops at the limit, so the cost is what the old `(account, seq)` index gave.
+pub fn event_query(q: &crate::EventQuery, sigil: char) -> (String, Vec<FilterValue>) {
     let mut clauses = vec!["e.kind = 'event' AND e.pruned_at IS NULL".to_owned()];
+    // Bounds on the position, with `{seq}` for the column they bound: the indexed arm repeats
+    // them on the index so its range scan starts and stops where the window does.
+    let mut bounds: Vec<String> = Vec::new();
     let mut values = Vec::new();
-    // `clause` holds `{}` where the placeholder goes.
-    let mut push = |clause: &str, v: FilterValue| {
+    let placeholder = |values: &mut Vec<FilterValue>, v: FilterValue| {
         values.push(v);
-        clauses.push(clause.replace("{}", &format!("{sigil}{}", values.len())));
+        format!("{sigil}{}", values.len())
     };
-    if let Some(a) = &q.account {
-        push("e.account = {}", FilterValue::Text(a.clone()));
-    }
     if let Some(t) = &q.target {
-        push("e.target = {}", FilterValue::Text(t.clone()));
+        let p = placeholder(&mut values, FilterValue::Text(t.clone()));
+        clauses.push(format!("e.target = {p}"));
     }
     if let Some(c) = &q.category {
-        push("e.category = {}", FilterValue::Text(c.clone()));
+        let p = placeholder(&mut values, FilterValue::Text(c.clone()));
+        clauses.push(format!("e.category = {p}"));
     }
     if let Some(s) = q.since {
         // The position of the first event in the window, found through the time index, bounds
         // the scan by position (results come in position order), so a recent window costs what
         // is in it rather than a scan from the start of the ledger. (`+ 0` keeps SQLite from
         // answering MIN by walking the primary key from the start.)
-        push(
-            "e.seq >= (SELECT COALESCE(MIN(w.seq + 0), 9223372036854775807) FROM ledger_entries w \
-             WHERE w.kind = 'event' AND w.time >= {})",
-            FilterValue::Int(s.as_micros()),
-        );
-        push("e.time >= {}", FilterValue::Int(s.as_micros()));
+        let p = placeholder(&mut values, FilterValue::Int(s.as_micros()));
+        bounds.push(format!(
+            "{{seq}} >= (SELECT COALESCE(MIN(w.seq + 0), 9223372036854775807) \
+             FROM ledger_entries w WHERE w.kind = 'event' AND w.time >= {p})"
+        ));
+        clauses.push(format!("e.time >= {p}"));
     }
+    let position = |v: u64| FilterValue::Int(i64::try_from(v).unwrap_or(i64::MAX));
     if let Some(a) = q.after_seq {
-        push(
-            "e.seq > {}",
-            FilterValue::Int(i64::try_from(a).unwrap_or(i64::MAX)),
-        );
+        let p = placeholder(&mut values, position(a));
+        bounds.push(format!("{{seq}} > {p}"));
     }
     if let Some(b) = q.before_seq {
-        push(
-            "e.seq < {}",
-            FilterValue::Int(i64::try_from(b).unwrap_or(i64::MAX)),
-        );
+        let p = placeholder(&mut values, position(b));
+        bounds.push(format!("{{seq}} < {p}"));
     }
-    (clauses.join(" AND "), values)
+    let on = |column: &str| -> Vec<String> {
+        bounds.iter().map(|b| b.replace("{seq}", column)).collect()
+    };
+    let limit = q.limit;
+    let columns = "e.seq AS seq, e.body AS body, o.body AS outcome";
+    let outcome_join =
+        "LEFT JOIN ledger_entries o ON o.kind = 'outcome' AND o.event_id = e.event_id";
+    let sql = match &q.account {
+        None => {
+            let filter = [clauses, on("e.seq")].concat().join(" AND ");
+            format!(
+                "SELECT e.body, o.body FROM ledger_entries e {outcome_join} \
+                 WHERE {filter} ORDER BY e.seq LIMIT {limit}"
+            )
+        }
+        Some(account) => {
+            let p = placeholder(&mut values, FilterValue::Text(account.clone()));
+            let indexed = [
+                vec![format!("a.account = {p}")],
+                clauses.clone(),
+                on("a.seq"),
+            ]
+            .concat()
+            .join(" AND ");
+            // The tail's scan is bounded by the index mark alone: the window's bounds are
+            // applied as filters (`+` hides them from the planner), or a bound far below the
+            // mark would make the scan start there.
+            let tail = [
+                vec![
+                    "e.seq >= (SELECT indexed_below FROM ledger_account_index)".to_owned(),
+                    format!("e.account = {p}"),
+                ],
+                clauses,
+                on("+e.seq"),
+            ]
+            .concat()
+            .join(" AND ");
+            format!(
+                "SELECT body, outcome FROM ( \
+                 SELECT * FROM (SELECT {columns} FROM ledger_account_seqs a \
+                   JOIN ledger_entries e ON e.seq = a.seq {outcome_join} \
+                   WHERE {indexed} ORDER BY a.seq LIMIT {limit}) AS indexed \
+                 UNION ALL \
+                 SELECT * FROM (SELECT {columns} FROM ledger_entries e {outcome_join} \
+                   WHERE {tail} ORDER BY e.seq LIMIT {limit}) AS tail \
+                 ) AS found ORDER BY seq LIMIT {limit}"
+            )
+        }
+    };
+    (sql, values)
+}
+
+/// Reads the account index's mark: positions below it are in `ledger_account_seqs`.
+pub const ACCOUNT_INDEX_MARK_SQL: &str = "SELECT indexed_below FROM ledger_account_index";
+
+/// How many appended positions wait, unindexed, before an append moves them into the account
+/// index. Queries scan at most this many (plus one batch) to cover the tail.
+pub const ACCOUNT_INDEX_EVERY: i64 = 8192;
+
+/// When an append that ends at position `end` (exclusive) finds the account index's mark at
+/// `indexed_below`, the statements to run in its transaction, in order, and the two values to
+/// bind to each (`sigil` chooses `?` or `$` placeholders); `None` while the tail is short.
+///
+/// Filling the index in bulk touches each account's index page once per fill instead of once
+/// per batch: with a thousand active accounts, per-append index inserts were two thirds of the
+/// cost of an append (see docs/BENCHMARKS.md). The bounds are bound values, not a subquery, so
+/// both planners see a short primary-key range.
+pub fn index_accounts(
+    indexed_below: i64,
+    end: i64,
+    sigil: char,
+) -> Option<([String; 2], [i64; 2])> {
+    (end - indexed_below >= ACCOUNT_INDEX_EVERY).then(|| {
+        (
+            [
+                format!(
+                    "INSERT INTO ledger_account_seqs (account, seq) \
+                     SELECT account, seq FROM ledger_entries \
+                     WHERE seq >= {sigil}1 AND seq < {sigil}2 \
+                     AND kind = 'event' AND account IS NOT NULL"
+                ),
+                format!(
+                    "UPDATE ledger_account_index SET indexed_below = {sigil}2 \
+                     WHERE indexed_below = {sigil}1"
+                ),
+            ],
+            [indexed_below, end],
+        )
+    })
 }
 
 /// A value bound into an event filter.
@@ -214,15 +306,6 @@ pub enum FilterValue {
     Text(String),
     /// Integer.
     Int(i64),
-}
-
-/// The event listing query around a `WHERE` clause from [`event_filter`].
-pub fn event_query_sql(filter: &str, limit: u32) -> String {
-    format!(
-        "SELECT e.body, o.body FROM ledger_entries e \
-         LEFT JOIN ledger_entries o ON o.kind = 'outcome' AND o.event_id = e.event_id \
-         WHERE {filter} ORDER BY e.seq LIMIT {limit}"
-    )
 }
 
 /// A 32-byte hash as stored: lowercase hex.
@@ -410,7 +493,7 @@ pub fn alert_from_body(body: &str) -> Result<Alert> {
     serde_json::from_str(body).map_err(|e| corrupt("alert", e))
 }
 
-/// An alert listing as SQL with numbered placeholders (as [`event_filter`]) and the values to bind;
+/// An alert listing as SQL with numbered placeholders (as [`event_query`]) and the values to bind;
 /// newest sighting first.
 pub fn alert_query(q: &crate::AlertQuery, sigil: char) -> (String, Vec<String>) {
     let mut clauses = Vec::new();

@@ -14,7 +14,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use warden_core::event::Event;
 use warden_core::{Account, Admin, Alert, Grant, GrantSetVersion, KeyRecord, Target, Timestamp};
 
-use crate::migrations::{statements, MIGRATIONS};
+use crate::migrations::{self, statements, MIGRATIONS};
 use crate::reviews::{self, Review, ReviewItem, ITEM_COLUMNS, REVIEW_COLUMNS};
 use crate::rows::{
     self, AccountRow, AdminRow, EntryRow, FilterValue, GrantRow, KeyRow, TargetRow,
@@ -250,7 +250,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         |r| r.get(0),
     )?;
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
-        for stmt in statements(m, "INTEGER") {
+        for stmt in statements(m, &migrations::SQLITE) {
             tx.execute_batch(&stmt)?;
         }
         tx.execute(
@@ -842,6 +842,15 @@ impl Store for SqliteStore {
             }
             insert_entries(&tx, &entries)?;
             insert_tree(&tx, &tree)?;
+            if let Some(last) = entries.last() {
+                let end = rows::to_i64("seq", last.seq)? + 1;
+                let mark: i64 = tx.query_row(rows::ACCOUNT_INDEX_MARK_SQL, [], |r| r.get(0))?;
+                if let Some((statements, bounds)) = rows::index_accounts(mark, end, '?') {
+                    for sql in statements {
+                        tx.prepare_cached(&sql)?.execute(bounds)?;
+                    }
+                }
+            }
             tx.commit()?;
             Ok(())
         })
@@ -1017,8 +1026,7 @@ impl Store for SqliteStore {
     }
 
     async fn events(&self, query: &EventQuery) -> Result<Vec<Event>> {
-        let (filter, values) = rows::event_filter(query, '?');
-        let sql = rows::event_query_sql(&filter, query.limit);
+        let (sql, values) = rows::event_query(query, '?');
         self.read(move |c| {
             let mut st = c.prepare_cached(&sql)?;
             let params = values.iter().map(|v| match v {

@@ -1,5 +1,5 @@
-//! Alerts, sink outboxes, settings, admins' passwords, usage rollups and grant set versions
-//! behave the same on both backends.
+//! Alerts, sink outboxes, settings, admins' passwords, usage rollups, grant set versions and
+//! event queries (across the bulk-filled account index) behave the same on both backends.
 
 use std::sync::Arc;
 
@@ -376,5 +376,172 @@ async fn postgres_alerts_outboxes_and_settings() {
     let db = ScratchDb::create().await;
     let store = PostgresStore::connect(&db.url(), 4).await.unwrap();
     exercise(Arc::new(store)).await;
+    db.drop_db().await;
+}
+
+/// An event of `account` at position `seq`, with its outcome at `seq + 1` when `with_outcome`.
+fn ledger_event(seq: u64, account: &str, with_outcome: bool) -> Vec<warden_store::LedgerEntry> {
+    use warden_core::event::{
+        Action, Actor, ActorKind, AuthMethod, Category, Decision, Event, Outcome, OutcomeRecord,
+        Source, TargetRef,
+    };
+    let mut e = Event::new(
+        Timestamp::from_micros(1_000_000 + seq as i64),
+        Actor {
+            kind: ActorKind::Service,
+            account: Some(account.to_owned()),
+            key_id: None,
+            auth: AuthMethod::ApiKey,
+        },
+        Source::default(),
+        Action {
+            category: Category::Http,
+            verb: "GET".into(),
+            resource: Some(format!("/orders/{seq}")),
+            detail: None,
+        },
+        Decision::allow("test"),
+    );
+    e.target = Some(TargetRef {
+        name: if seq.is_multiple_of(3) { "orders" } else { "billing" }.into(),
+        kind: "http".into(),
+    });
+    e.seq = Some(seq);
+    let entry = |seq, kind, body: Vec<u8>| warden_store::LedgerEntry {
+        seq,
+        event_id: e.id,
+        kind,
+        time: e.time,
+        account: (kind == warden_store::EntryKind::Event).then(|| account.to_owned()),
+        category: "http".into(),
+        target: e.target.as_ref().map(|t| t.name.clone()),
+        body,
+        leaf_hash: [0; 32],
+        pruned_at: None,
+    };
+    let mut out = vec![entry(
+        seq,
+        warden_store::EntryKind::Event,
+        e.canonical_bytes(),
+    )];
+    if with_outcome {
+        let o = OutcomeRecord {
+            event_id: e.id,
+            seq: Some(seq + 1),
+            time: e.time,
+            outcome: Outcome {
+                status: "200".into(),
+                ..Outcome::default()
+            },
+        };
+        out.push(entry(
+            seq + 1,
+            warden_store::EntryKind::Outcome,
+            o.canonical_bytes(),
+        ));
+    }
+    out
+}
+
+/// Appends ~12,000 entries (more than the account index's bulk fill threshold, so queries span
+/// the indexed positions and the unindexed tail) and checks every account query against a
+/// filter computed here.
+async fn events_by_account(store: Arc<dyn Store>) {
+    let accounts = ["billing", "ci", "reports"];
+    let mut expected: Vec<(u64, &str, String, bool)> = Vec::new();
+    let mut batch = Vec::new();
+    let mut seq: u64 = 0;
+    while seq < 12_000 {
+        let account = accounts[(seq / 2 % 3) as usize];
+        let with_outcome = seq.is_multiple_of(4);
+        let entries = ledger_event(seq, account, with_outcome);
+        let target = entries[0].target.clone().unwrap();
+        expected.push((seq, account, target, with_outcome));
+        seq += entries.len() as u64;
+        batch.extend(entries);
+        if batch.len() >= 700 {
+            store
+                .append_entries(std::mem::take(&mut batch), Vec::new())
+                .await
+                .unwrap();
+        }
+    }
+    store.append_entries(batch, Vec::new()).await.unwrap();
+
+    let check = |query: warden_store::EventQuery| {
+        let store = store.clone();
+        let expected = &expected;
+        async move {
+            let got = store.events(&query).await.unwrap();
+            let want: Vec<u64> = expected
+                .iter()
+                .filter(|(s, a, t, _)| {
+                    query.account.as_deref().is_none_or(|q| q == *a)
+                        && query.target.as_deref().is_none_or(|q| q == t)
+                        && query.after_seq.is_none_or(|q| *s > q)
+                        && query.before_seq.is_none_or(|q| *s < q)
+                        && query
+                            .since
+                            .is_none_or(|q| 1_000_000 + *s as i64 >= q.as_micros())
+                })
+                .map(|(s, ..)| *s)
+                .take(query.limit as usize)
+                .collect();
+            let seqs: Vec<u64> = got.iter().map(|e| e.seq.unwrap()).collect();
+            assert_eq!(seqs, want, "{query:?}");
+            for e in &got {
+                let with_outcome = expected.iter().any(|x| x.0 == e.seq.unwrap() && x.3);
+                assert_eq!(e.outcome.is_some(), with_outcome, "outcome of {:?}", e.seq);
+            }
+        }
+    };
+    let q = |account: &str, after: Option<u64>, before: Option<u64>, limit: u32| {
+        warden_store::EventQuery {
+            account: Some(account.to_owned()),
+            after_seq: after,
+            before_seq: before,
+            limit,
+            ..warden_store::EventQuery::default()
+        }
+    };
+    // From the start, within the indexed part, straddling the tail, and within the tail.
+    check(q("billing", None, None, 25)).await;
+    check(q("ci", Some(4000), Some(6000), 1000)).await;
+    check(q("reports", Some(8000), None, 5000)).await;
+    check(q("billing", Some(11_000), None, 50)).await;
+    check(q("ci", None, Some(3), 10)).await;
+    check(q("nobody", None, None, 10)).await;
+    check(warden_store::EventQuery {
+        target: Some("orders".into()),
+        ..q("billing", Some(7000), Some(10_000), 200)
+    })
+    .await;
+    check(warden_store::EventQuery {
+        since: Some(Timestamp::from_micros(1_000_000 + 9_000)),
+        ..q("reports", None, None, 100)
+    })
+    .await;
+    check(warden_store::EventQuery {
+        limit: 100,
+        after_seq: Some(8100),
+        ..warden_store::EventQuery::default()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sqlite_events_by_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("warden.db"))
+        .await
+        .unwrap();
+    events_by_account(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn postgres_events_by_account() {
+    let db = ScratchDb::create().await;
+    let store = PostgresStore::connect(&db.url(), 4).await.unwrap();
+    events_by_account(Arc::new(store)).await;
     db.drop_db().await;
 }
