@@ -154,7 +154,29 @@ impl Item {
 
 struct Request {
     item: Item,
-    ack: oneshot::Sender<Result<u64, LedgerError>>,
+    /// Where to acknowledge; `None` for parked outcomes, whose callers do not wait (a failure
+    /// is logged by the writer instead).
+    ack: Option<oneshot::Sender<Result<u64, LedgerError>>>,
+}
+
+impl Request {
+    /// Whether a caller waits for this request (an abandoned one is not written).
+    fn wanted(&self) -> bool {
+        self.ack.as_ref().is_none_or(|a| !a.is_closed())
+    }
+
+    fn answer(self, result: Result<u64, LedgerError>) {
+        match self.ack {
+            Some(ack) => {
+                let _ = ack.send(result);
+            }
+            None => {
+                if let Err(e) = result {
+                    tracing::error!(error = %e, event_id = %self.item.entry.event_id, "could not record an outcome");
+                }
+            }
+        }
+    }
 }
 
 /// Labels of `warden_events_total`: every recorded event counted per category, account, target
@@ -264,9 +286,10 @@ impl LedgerWriter {
 
     /// Records an outcome without waiting: it is held until the next event is recorded (so both
     /// share one commit, instead of the event waiting behind a commit of its own) or for at most
-    /// 2 ms, then written. A client's next request usually follows its previous response within
-    /// a round trip, so under any load this halves the commits a request costs. Errors are
-    /// logged. [`LedgerWriter::flush`] writes everything parked (at shutdown).
+    /// 2 ms, then queued with no one waiting for it (no task, timer or reply per outcome).
+    /// A client's next request usually follows its previous response within a round trip, so
+    /// under any load this halves the commits a request costs. Errors are logged.
+    /// [`LedgerWriter::flush`] writes everything parked and waits for it (at shutdown).
     pub fn park_outcome(&self, event_id: Uuid, outcome: Outcome) {
         let record = OutcomeRecord {
             event_id,
@@ -288,38 +311,53 @@ impl LedgerWriter {
         }
     }
 
-    /// Queues every parked outcome, in order; each is awaited by a task of its own.
+    /// Queues every parked outcome, in order, with no one waiting for it. When the queue is full
+    /// (the writer is behind), the rest wait for room on a task of their own.
     fn unpark(&self) {
-        for durable in self.take_parked() {
-            tokio::spawn(durable);
+        let mut rest = self.take_parked().into_iter().map(|record| Request {
+            item: Item::outcome(&record),
+            ack: None,
+        });
+        while let Some(request) = rest.next() {
+            match self.tx.try_send(request) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(request)) => {
+                    let (tx, rest): (_, Vec<Request>) = (self.tx.clone(), rest.collect());
+                    tokio::spawn(async move {
+                        for request in std::iter::once(request).chain(rest) {
+                            if let Err(e) = tx.send(request).await {
+                                e.0.answer(Err(LedgerError::Closed));
+                            }
+                        }
+                    });
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(request)) => {
+                    request.answer(Err(LedgerError::Closed));
+                }
+            }
         }
     }
 
     /// Writes every parked outcome and waits until they are durable.
     pub async fn flush(&self) {
-        for durable in self.take_parked() {
-            durable.await;
+        let durable: Vec<_> = self
+            .take_parked()
+            .iter()
+            .map(|record| (record.event_id, self.submit(Item::outcome(record))))
+            .collect();
+        for (event_id, durable) in durable {
+            if let Err(e) = durable.await {
+                tracing::error!(error = %e, %event_id, "could not record an outcome");
+            }
         }
     }
 
-    fn take_parked(&self) -> Vec<impl std::future::Future<Output = ()> + Send + 'static> {
-        let parked: Vec<OutcomeRecord> = self
-            .parked
+    fn take_parked(&self) -> Vec<OutcomeRecord> {
+        self.parked
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .drain(..)
-            .collect();
-        parked
-            .into_iter()
-            .map(|record| {
-                let event_id = record.event_id;
-                let durable = self.submit(Item::outcome(&record));
-                async move {
-                    if let Err(e) = durable.await {
-                        tracing::error!(error = %e, %event_id, "could not record an outcome");
-                    }
-                }
-            })
             .collect()
     }
 
@@ -330,7 +368,10 @@ impl LedgerWriter {
         item: Item,
     ) -> impl std::future::Future<Output = Result<u64, LedgerError>> + Send + 'static {
         let (ack, done) = oneshot::channel();
-        let queued = self.tx.try_send(Request { item, ack });
+        let queued = self.tx.try_send(Request {
+            item,
+            ack: Some(ack),
+        });
         let (tx, healthy, write_timeout) =
             (self.tx.clone(), self.healthy.clone(), self.write_timeout);
         async move {
@@ -449,7 +490,7 @@ impl Sequencer {
             }
             // Callers that gave up (timed out) are dropped before sequencing, so their events are
             // neither written nor acknowledged.
-            batch.retain(|r| !r.ack.is_closed());
+            batch.retain(Request::wanted);
             if batch.is_empty() {
                 continue;
             }
@@ -461,7 +502,7 @@ impl Sequencer {
                     metrics::counter!("warden_ledger_entries_total").increment(batch.len() as u64);
                     metrics::histogram!("warden_ledger_batch_size").record(batch.len() as f64);
                     for (i, r) in batch.drain(..).enumerate() {
-                        let _ = r.ack.send(Ok(first_seq + i as u64));
+                        r.answer(Ok(first_seq + i as u64));
                     }
                     self.maybe_checkpoint().await;
                 }
@@ -469,7 +510,7 @@ impl Sequencer {
                     tracing::error!(error = %e, "ledger write failed; refusing events until it recovers");
                     self.tree = None;
                     for r in batch.drain(..) {
-                        let _ = r.ack.send(Err(e.clone()));
+                        r.answer(Err(e.clone()));
                     }
                 }
             }

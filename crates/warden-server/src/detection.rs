@@ -25,6 +25,9 @@ use crate::follow::{Entry, Follower};
 pub const POSITION: &str = "detection.position";
 /// Replay progress is logged every this many entries.
 const PROGRESS_EVERY: u64 = 100_000;
+/// How often caught-up detection reads the ledger again: well inside the one second in which
+/// an alert must reach its sinks.
+const PACE: Duration = Duration::from_millis(100);
 
 /// Everything the detection task needs.
 pub struct DetectionTask {
@@ -48,7 +51,12 @@ impl DetectionTask {
         let Some((replay_from, live_from)) = self.positions(&mut stop).await else {
             return;
         };
-        let mut follower = Follower::new(self.store.clone(), replay_from, self.committed.clone());
+        let mut follower = Follower::new(
+            self.store.clone(),
+            replay_from,
+            self.committed.clone(),
+            PACE,
+        );
         let started = Instant::now();
         let mut replayed = 0u64;
         let mut replaying = replay_from < live_from;

@@ -403,7 +403,12 @@ fn ledger_event(seq: u64, account: &str, with_outcome: bool) -> Vec<warden_store
         Decision::allow("test"),
     );
     e.target = Some(TargetRef {
-        name: if seq.is_multiple_of(3) { "orders" } else { "billing" }.into(),
+        name: if seq.is_multiple_of(3) {
+            "orders"
+        } else {
+            "billing"
+        }
+        .into(),
         kind: "http".into(),
     });
     e.seq = Some(seq);
