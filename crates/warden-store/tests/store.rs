@@ -534,13 +534,28 @@ async fn events_by_account(store: Arc<dyn Store>) {
     .await;
 }
 
+/// The account index's mark and size after [`events_by_account`]: the bulk fill ran once, so
+/// the queries above covered both the index and the tail.
+const MARK_AND_INDEXED: &str =
+    "SELECT indexed_below, (SELECT COUNT(*) FROM ledger_account_seqs) FROM ledger_account_index";
+
+fn assert_filled_once(mark: i64, indexed: i64) {
+    assert!((8192..12_000).contains(&mark), "index mark {mark}");
+    // Three of every four positions are events, the fourth an outcome.
+    assert_eq!(indexed, mark - mark / 4, "indexed events below {mark}");
+}
+
 #[tokio::test]
 async fn sqlite_events_by_account() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("warden.db"))
-        .await
-        .unwrap();
+    let path = dir.path().join("warden.db");
+    let store = SqliteStore::open(&path).await.unwrap();
     events_by_account(Arc::new(store)).await;
+    let (mark, indexed) = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row(MARK_AND_INDEXED, [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_filled_once(mark, indexed);
 }
 
 #[tokio::test]
@@ -548,5 +563,12 @@ async fn postgres_events_by_account() {
     let db = ScratchDb::create().await;
     let store = PostgresStore::connect(&db.url(), 4).await.unwrap();
     events_by_account(Arc::new(store)).await;
+    let (client, conn) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let row = client.query_one(MARK_AND_INDEXED, &[]).await.unwrap();
+    assert_filled_once(row.get(0), row.get(1));
+    drop(client);
     db.drop_db().await;
 }

@@ -29,7 +29,10 @@ use warden_core::{KeyRecord, KeyState, Timestamp};
 use warden_store::EventQuery;
 
 use super::activity::{self, RowView};
-use super::{csv_table, forbidden, html, see_other, when, Console, Failure, Layout, SignedIn};
+use super::{
+    accepted, csv_table, forbidden, html, see_other, when, Console, Failure, Layout, PostForm,
+    SignedIn,
+};
 use crate::api::access::{self, Loaded};
 use crate::api::keys::{IssuedKey, Rotation, DEFAULT_GRACE};
 use crate::api::{accounts, keys, ApiError, App};
@@ -80,11 +83,10 @@ pub struct ActionForm {
     expires_in: Option<String>,
 }
 
-/// The form, when it carries the session's CSRF token.
-fn accepted(who: &SignedIn, form: Result<Form<ActionForm>, FormRejection>) -> Option<ActionForm> {
-    form.ok()
-        .map(|Form(f)| f)
-        .filter(|f| who.session.csrf_matches(f.csrf.as_deref()))
+impl PostForm for ActionForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
 }
 
 /// A form value: trimmed, and `None` when empty.

@@ -20,7 +20,10 @@ use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
 
-use super::{csv_table, forbidden, html, see_other, when, Console, Failure, Layout, SignedIn};
+use super::{
+    accepted, csv_table, forbidden, html, see_other, when, Console, Failure, Layout, PostForm,
+    SignedIn,
+};
 use crate::api::access::{self, Loaded};
 use crate::api::accounts::{self, NewAccount};
 use crate::api::ApiError;
@@ -105,6 +108,12 @@ pub struct Draft {
     expires_at: String,
 }
 
+impl PostForm for Draft {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
 /// What is wrong with the form: the field (as the API names it) and the message.
 struct FormError {
     field: String,
@@ -161,11 +170,7 @@ pub async fn create(
     who: SignedIn,
     form: Result<Form<Draft>, FormRejection>,
 ) -> Result<Response, Failure> {
-    let Some(draft) = form
-        .ok()
-        .map(|Form(d)| d)
-        .filter(|d| who.session.csrf_matches(d.csrf.as_deref()))
-    else {
+    let Some(draft) = accepted(&who, form) else {
         return Ok(forbidden());
     };
     let request = match parse_labels(&draft.labels) {

@@ -18,7 +18,10 @@ use warden_core::{Alert, AlertStatus};
 use warden_store::{AlertQuery, EventQuery};
 
 use super::activity::{self, RowView};
-use super::{csv_table, forbidden, html, see_other, when, Console, Failure, Layout, SignedIn};
+use super::{
+    accepted, csv_table, forbidden, html, see_other, when, Console, Failure, Layout, PostForm,
+    SignedIn,
+};
 use crate::alerts::AlertError;
 
 /// The most alerts listed per state.
@@ -263,6 +266,12 @@ pub struct ActForm {
     back: Option<String>,
 }
 
+impl PostForm for ActForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
 /// `POST /console/alerts/{id}/ack`.
 pub async fn acknowledge(
     State(console): State<Console>,
@@ -290,12 +299,9 @@ async fn act(
     form: Result<Form<ActForm>, FormRejection>,
     to: AlertStatus,
 ) -> Result<Response, Failure> {
-    let Ok(Form(form)) = form else {
+    let Some(form) = accepted(who, form) else {
         return Ok(forbidden());
     };
-    if !who.session.csrf_matches(form.csrf.as_deref()) {
-        return Ok(forbidden());
-    }
     let Ok(uuid) = Uuid::parse_str(id) else {
         return Ok(see_other("/console/alerts?done=missing"));
     };

@@ -316,10 +316,29 @@ pub struct CsrfForm {
     pub csrf: Option<String>,
 }
 
+/// A POST form, which carries the session's CSRF token.
+pub trait PostForm {
+    /// The token the form presented.
+    fn csrf(&self) -> Option<&str>;
+}
+
+impl PostForm for CsrfForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
+/// The form, when it parsed and carries the session's CSRF token; when not, answer with
+/// [`forbidden`]. Every console POST with a form goes through here.
+pub fn accepted<F: PostForm>(who: &SignedIn, form: Result<Form<F>, FormRejection>) -> Option<F> {
+    form.ok()
+        .map(|Form(f)| f)
+        .filter(|f| who.session.csrf_matches(f.csrf()))
+}
+
 /// Whether a POST carries the session's CSRF token; when not, answer with [`forbidden`].
 pub fn csrf_ok(who: &SignedIn, form: Result<Form<CsrfForm>, FormRejection>) -> bool {
-    let presented = form.ok().and_then(|Form(f)| f.csrf);
-    who.session.csrf_matches(presented.as_deref())
+    accepted(who, form).is_some()
 }
 
 /// 403 for a POST without a session or without the session's CSRF token.

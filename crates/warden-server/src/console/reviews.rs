@@ -22,7 +22,10 @@ use serde::Deserialize;
 use warden_core::Grant;
 use warden_store::ReviewStatus;
 
-use super::{csv_table, forbidden, html, see_other, when, Console, Failure, Layout, SignedIn};
+use super::{
+    accepted, csv_table, forbidden, html, see_other, when, Console, Failure, Layout, PostForm,
+    SignedIn,
+};
 use crate::api::reviews::{self, ItemView, NewDecision, ReviewDetail, ReviewSummary};
 use crate::api::ApiError;
 
@@ -247,18 +250,21 @@ pub struct StartForm {
     name: Option<String>,
 }
 
+impl PostForm for StartForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
 /// `POST /console/reviews`: starts a review.
 pub async fn start(
     State(console): State<Console>,
     who: SignedIn,
     form: Result<Form<StartForm>, FormRejection>,
 ) -> Result<Response, Failure> {
-    let Ok(Form(form)) = form else {
+    let Some(form) = accepted(&who, form) else {
         return Ok(forbidden());
     };
-    if !who.session.csrf_matches(form.csrf.as_deref()) {
-        return Ok(forbidden());
-    }
     let name = form.name.unwrap_or_default().trim().to_owned();
     match reviews::start(&console.app, &who.admin, &who.caller, &name).await {
         Ok(_) => Ok(see_other("/console/reviews?done=started")),
@@ -375,6 +381,12 @@ pub struct CloseForm {
     force: Option<String>,
 }
 
+impl PostForm for CloseForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
 /// `POST /console/reviews/{name}/close`: closes the review, applying its decisions.
 pub async fn close(
     State(console): State<Console>,
@@ -382,12 +394,9 @@ pub async fn close(
     Path(name): Path<String>,
     form: Result<Form<CloseForm>, FormRejection>,
 ) -> Result<Response, Failure> {
-    let Ok(Form(form)) = form else {
+    let Some(form) = accepted(&who, form) else {
         return Ok(forbidden());
     };
-    if !who.session.csrf_matches(form.csrf.as_deref()) {
-        return Ok(forbidden());
-    }
     let force = form.force.is_some();
     match reviews::close(&console.app, &who.admin, &who.caller, &name, force).await {
         Ok(_) => Ok(see_other(&format!("/console/reviews/{name}?done=closed"))),
